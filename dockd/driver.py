@@ -1,0 +1,84 @@
+"""The vendor driver interface. The core talks to cameras only through this.
+
+A driver package registers one `Driver` object in the `dockd.drivers` entry-point group.
+The core discovers devices and matches them to a driver from data (match files, see
+`dockd.matching`); the driver is then asked to open a `CameraSession` on the pyusb device.
+Every method raises only `dockd.errors.DeviceError` subclasses for device trouble.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from importlib.resources.abc import Traversable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from dockd.model import BatterySnapshot, CameraIdentity, RecordingInfo, ShiftLog
+
+if TYPE_CHECKING:
+    from dockd.sim.device import SimCamera
+    from dockd.sim.scenario import CameraSpec
+    from dockd.sim.state import CameraState
+
+
+class RecordingStream(Protocol):
+    """A recording being read from the camera, starting at some byte offset."""
+
+    #: byte offset of the next byte `readinto` returns
+    offset: int
+    #: total size of the recording as announced by the camera
+    size: int
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Fill up to len(buffer) bytes; return how many. 0 only at the end of the recording.
+
+        Never returns more than `size - offset` bytes: a camera that streams more than it
+        announced raises ProtocolError.
+        """
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class CameraSession(Protocol):
+    """An open conversation with one docked camera."""
+
+    def identity(self) -> CameraIdentity: ...
+
+    def battery(self) -> BatterySnapshot: ...
+
+    def shift_log(self) -> ShiftLog: ...
+
+    def recordings(self) -> list[RecordingInfo]: ...
+
+    def open_recording(self, name: str, offset: int = 0) -> RecordingStream: ...
+
+    def delete_recording(self, name: str) -> None: ...
+
+    def set_clock(self, when: datetime) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Driver(Protocol):
+    """What a driver package exports through the `dockd.drivers` entry point."""
+
+    #: short stable name, e.g. "netco"; used in match files and logs
+    name: str
+    #: human-readable vendor name
+    vendor: str
+
+    def match_data(self) -> Traversable:
+        """The driver's packaged match file (TOML, format in docs/drivers.md)."""
+        ...
+
+    def open_session(self, device: Any, *, timeout_s: float) -> CameraSession:
+        """Open a session on a pyusb `usb.core.Device` the core matched to this driver."""
+        ...
+
+
+class SimulatingDriver(Driver, Protocol):
+    """A driver that also ships a device-side simulator of its cameras."""
+
+    simulate: Callable[[CameraSpec, CameraState], SimCamera]

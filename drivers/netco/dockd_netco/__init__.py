@@ -1,0 +1,1 @@
+"""dockd driver for NetCo-style body-worn cameras."""
