@@ -24,10 +24,15 @@ if TYPE_CHECKING:
 class RecordingStream(Protocol):
     """A recording being read from the camera, starting at some byte offset."""
 
-    #: byte offset of the next byte `readinto` returns
-    offset: int
-    #: total size of the recording as announced by the camera
-    size: int
+    @property
+    def offset(self) -> int:
+        """Byte offset of the next byte `readinto` returns."""
+        ...
+
+    @property
+    def size(self) -> int:
+        """Total size of the recording as announced by the camera."""
+        ...
 
     def readinto(self, buffer: memoryview) -> int:
         """Fill up to len(buffer) bytes; return how many. 0 only at the end of the recording.

@@ -87,3 +87,79 @@ class NoDriver(DockdError):
     """No installed driver matches a device."""
 
     exit_code = 3
+
+
+# --- storage and encryption (appended by the storage/crypto part) ---------------------
+
+
+class StorageError(DockdError):
+    """The evidence store could not save or read a file. Names the path."""
+
+    exit_code = 4
+    #: True when trying the same operation again may succeed
+    retryable: bool = True
+
+
+class StoreFull(StorageError):
+    """The store's filesystem is full (ENOSPC/EDQUOT). Permanent for this attempt."""
+
+    retryable = False
+
+
+class StoreExists(StorageError):
+    """The final path is already taken: the store never overwrites a file."""
+
+    retryable = False
+
+
+class CryptoError(DockdError):
+    """Encryption or decryption failed. Subclasses say what."""
+
+    exit_code = 5
+
+
+class KeyFormatError(CryptoError):
+    """An age recipient or identity string is malformed (names what is wrong)."""
+
+
+class AgeFormatError(CryptoError):
+    """An age file is malformed: bad header, bad stanza, bad encoding."""
+
+
+class NoIdentityMatched(CryptoError):
+    """None of the given identities can unwrap the file key of an age file."""
+
+
+class AuthenticationFailed(CryptoError):
+    """A header MAC or payload chunk tag does not verify: the file was altered or damaged."""
+
+
+class TruncatedFile(AuthenticationFailed):
+    """An age file ends before its final chunk, or has bytes after it."""
+
+
+# --- catalog --------------------------------------------------------------------
+
+
+class CatalogError(DockdError):
+    """The catalog cannot be opened or used as asked (unreadable, wrong version, bad state)."""
+
+    exit_code = 6
+
+
+class CatalogVersionError(CatalogError):
+    """The catalog is newer than this dockd, or not a dockd catalog: refuse, touch nothing."""
+
+
+class RecordingStateError(CatalogError):
+    """A recording status change that would break the write order (e.g. delete before verify)."""
+
+
+# --- the daemon's overall outcome -----------------------------------------------------
+
+
+class IncompleteIngest(DockdError):
+    """`dockd run --once`: some listed recording is not stored and verified (see the log's
+    dock_session lines and `dockctl recordings`)."""
+
+    exit_code = 6

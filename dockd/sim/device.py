@@ -16,15 +16,15 @@ ENDPOINT_IN = 0x80
 TRANSFER_BULK = 0x02
 
 
-class SimStall(Exception):  # noqa: N818 - named after the USB condition
+class SimStall(Exception):
     """The endpoint halts (host sees EPIPE)."""
 
 
-class SimNoAnswer(Exception):  # noqa: N818
+class SimNoAnswer(Exception):
     """The device does not answer; the host sees a timeout after its own timeout."""
 
 
-class SimGone(Exception):  # noqa: N818
+class SimGone(Exception):
     """The device is no longer on the bus (host sees ENODEV)."""
 
 

@@ -90,6 +90,9 @@ class CameraSpec:
     dock_at_s: float = 0.0
     undock_at_s: float | None = None
     link_mb_s: float = 0.0  # 0 = unlimited
+    #: after the camera leaves the bus by itself (an unplug fault), dock it again this many
+    #: seconds later; None = it stays out
+    redock_after_s: float | None = None
     battery: BatterySpec = field(default_factory=BatterySpec)
     recordings: tuple[RecordingSpec, ...] = ()
     faults: tuple[FaultSpec, ...] = ()

@@ -1,0 +1,215 @@
+"""The hash-chained audit trail: canonical encoding, append under a lock, verification.
+
+hash(n) = SHA-256( canonical(seq, at, kind, actor, host, camera_serial, recording_id,
+                             details, prev_hash) ),  prev_hash(1) = 64 zeros.
+The single `audit_head` row names the last (seq, hash): appenders lock it (SELECT ... FOR UPDATE
+on PostgreSQL; SQLite's BEGIN IMMEDIATE is already a database-wide write lock), so appends from
+threads or hosts serialise, and verification can tell a cut-off tail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dockd.catalog.rows import AuditRecord, ChainProblem, to_row
+from dockd.catalog.schema import AuditEvent, AuditHead
+
+GENESIS = "0" * 64
+_DOMAIN = "dockd-audit-v1"
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise TypeError("naive datetime in audit details")
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+    raise TypeError(f"{type(value).__name__} is not allowed in audit details")
+
+
+def canonical_details(details: Mapping[str, Any] | None) -> str:
+    """Details as canonical JSON text (sorted keys, no spaces, ASCII only, no NaN)."""
+    return json.dumps(
+        dict(details or {}),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        allow_nan=False,
+        default=_json_default,
+    )
+
+
+def format_at(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(
+    *,
+    seq: int,
+    at: datetime,
+    kind: str,
+    actor: str,
+    host: str,
+    camera_serial: str | None,
+    recording_id: int | None,
+    details: str,
+    prev_hash: str,
+) -> str:
+    # A JSON array: each field has a fixed position and is quoted/escaped, so no two
+    # different events share an encoding.
+    encoded = json.dumps(
+        [
+            _DOMAIN,
+            seq,
+            format_at(at),
+            kind,
+            actor,
+            host,
+            camera_serial,
+            recording_id,
+            details,
+            prev_hash,
+        ],
+        ensure_ascii=True,
+        separators=(",", ":"),
+    ).encode("ascii")
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def _hash_of(ev: AuditEvent) -> str:
+    return event_hash(
+        seq=ev.seq,
+        at=ev.at,
+        kind=ev.kind,
+        actor=ev.actor,
+        host=ev.host,
+        camera_serial=ev.camera_serial,
+        recording_id=ev.recording_id,
+        details=ev.details,
+        prev_hash=ev.prev_hash,
+    )
+
+
+def append(
+    session: Session,
+    *,
+    kind: str,
+    actor: str,
+    host: str,
+    clock: Callable[[], datetime],
+    camera_serial: str | None = None,
+    recording_id: int | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditRecord:
+    """Append one event inside the caller's (write) transaction."""
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).scalar_one()
+    text = canonical_details(details)
+    # the clock is read under the lock, so `at` never goes backwards along the chain
+    # (unless the host clock itself does)
+    at = clock().astimezone(UTC)
+    seq = head.seq + 1
+    ev = AuditEvent(
+        seq=seq,
+        at=at,
+        kind=kind,
+        actor=actor,
+        host=host,
+        camera_serial=camera_serial,
+        recording_id=recording_id,
+        details=text,
+        prev_hash=head.hash,
+        hash="",
+    )
+    ev.hash = _hash_of(ev)
+    session.add(ev)
+    head.seq = seq
+    head.hash = ev.hash
+    session.flush()
+    return to_row(AuditRecord, ev)
+
+
+def _events(session: Session) -> Iterator[AuditEvent]:
+    yield from session.execute(
+        select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=1000)
+    ).scalars()
+
+
+def verify(session: Session, anchors: Iterable[tuple[int, str]] = ()) -> list[ChainProblem]:
+    """Every problem found along the chain; an empty list means it verifies.
+
+    `anchors` are (seq, hash) pairs recorded outside the database earlier (a log line, a
+    printed report): each must still be in the chain. They catch what the chain alone cannot,
+    a consistent rewrite of the tail together with the head row.
+    """
+    problems: list[ChainProblem] = []
+    wanted = dict(anchors)
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one_or_none()
+    if head is None:
+        return [ChainProblem(None, "tail", "the audit head row is missing")]
+    expected_seq, expected_prev = 1, GENESIS
+    for ev in _events(session):
+        if ev.seq != expected_seq:
+            problems.append(
+                ChainProblem(
+                    ev.seq,
+                    "missing",
+                    f"events {expected_seq}..{ev.seq - 1} are missing before event {ev.seq}",
+                )
+            )
+        if _hash_of(ev) != ev.hash:
+            problems.append(
+                ChainProblem(
+                    ev.seq,
+                    "changed",
+                    f"event {ev.seq} ({ev.kind}) does not match its hash: changed",
+                )
+            )
+        if ev.prev_hash != expected_prev:
+            problems.append(
+                ChainProblem(
+                    ev.seq,
+                    "broken_link",
+                    f"event {ev.seq} does not link to the event before it "
+                    "(removed, inserted or reordered events)",
+                )
+            )
+        if ev.seq in wanted and wanted.pop(ev.seq) != ev.hash:
+            problems.append(
+                ChainProblem(
+                    ev.seq,
+                    "anchor",
+                    f"event {ev.seq} is not the one anchored outside the catalog",
+                )
+            )
+        expected_seq, expected_prev = ev.seq + 1, ev.hash
+    last_seq = expected_seq - 1
+    if head.seq != last_seq or head.hash != expected_prev:
+        problems.append(
+            ChainProblem(
+                None,
+                "tail",
+                f"the audit head names event {head.seq} but the last event is {last_seq}: "
+                "events were cut off the end, or added after it without the head",
+            )
+        )
+    for seq in sorted(wanted):
+        problems.append(
+            ChainProblem(
+                seq,
+                "anchor",
+                f"anchored event {seq} is no longer in the chain",
+            )
+        )
+    return problems

@@ -1,0 +1,77 @@
+"""Engine creation: durable SQLite settings, private file modes, PostgreSQL as is."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+
+from dockd.errors import CatalogError
+
+#: how long an SQLite writer waits for another one before giving up (ms)
+BUSY_TIMEOUT_MS = 30_000
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The database file of an SQLite URL, None for other backends."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+        raise CatalogError(f"catalog URL {url!s} is not a plain file: the catalog must be durable")
+    return Path(url.database)
+
+
+def prepare_sqlite_file(path: Path, *, create_dirs: bool) -> None:
+    """Create the directory (0700) and the file (0600) before SQLite does, with private modes.
+
+    SQLite creates its -wal and -shm files with the same mode as the database file.
+    """
+    parent = path.parent
+    if not parent.is_dir():
+        if not create_dirs:
+            raise CatalogError(f"catalog directory {parent} does not exist")
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise CatalogError(f"cannot open catalog file {path}: {exc.strerror}") from exc
+    os.close(fd)
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (see _sqlite_on_begin): pysqlite's own
+    # implicit transactions start late and DEFERRED, which turns concurrent writers into
+    # SQLITE_BUSY errors that no busy_timeout can wait out.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit is on disk before the call returns, so a catalog row that says
+        # "verified" survives a power cut, and only then may the camera copy be deleted.
+        cur.execute("PRAGMA synchronous = FULL")
+        cur.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cur.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    # Read-only work asks for a deferred transaction; everything else takes the write lock
+    # at once, so a transaction never has to upgrade a read lock (a deadlock in WAL mode).
+    mode = "DEFERRED" if conn.get_execution_options().get("dockd_readonly") else "IMMEDIATE"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str, *, create_dirs: bool) -> Engine:
+    parsed = make_url(url)
+    path = sqlite_path(parsed)
+    if path is not None:
+        prepare_sqlite_file(path, create_dirs=create_dirs)
+        engine = create_engine(parsed, pool_pre_ping=False)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True)

@@ -1,0 +1,628 @@
+"""`Catalog`: the repository the ingest engine and dockctl use. One short transaction per call.
+
+State-changing calls append their own audit event in the same transaction, so the catalog
+and the audit trail can never disagree:
+
+    start_session → docked            end_session → undocked
+    begin_attempt → transfer_started  finish_attempt → transfer_finished | transfer_failed
+    mark_stored → stored              mark_verified → verified
+    mark_failed → failed              mark_deleted_from_camera → deleted_from_camera
+
+Other kinds (exported, verified_later, clock_set, ...) go through `record_event`.
+Safe to share between threads: each call takes its own connection from the pool.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from dockd.catalog import audit, migrate
+from dockd.catalog.db import make_engine
+from dockd.catalog.rows import (
+    AttemptRow,
+    AuditRecord,
+    CameraRow,
+    ChainProblem,
+    RecordingRow,
+    SessionCounts,
+    SessionRow,
+    StatusSnapshot,
+    to_row,
+)
+from dockd.catalog.schema import (
+    AuditEvent,
+    AuditHead,
+    Camera,
+    Dock,
+    DockSession,
+    Port,
+    Recording,
+    TransferAttempt,
+)
+from dockd.catalog.types import AttemptOutcome, EventKind, RecordingStatus
+from dockd.errors import CatalogError, DockdError, RecordingStateError
+from dockd.model import CameraIdentity, RecordingInfo
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+S = RecordingStatus
+#: statuses a transfer may (re)start from; stored/verified/deleted recordings are never re-pulled
+_CAN_TRANSFER = {S.PENDING, S.TRANSFERRING, S.FAILED}
+_CAN_FAIL = {S.PENDING, S.TRANSFERRING, S.STORED, S.FAILED}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_sha(name: str, value: str) -> str:
+    if not _SHA256_HEX.fullmatch(value):
+        raise ValueError(f"{name} must be 64 lowercase hex digits, got {value!r}")
+    return value
+
+
+class Catalog:
+    """Open with `Catalog.open(url)`; close with `close()` or a `with` block."""
+
+    def __init__(
+        self, engine: Engine, *, actor: str, host: str, clock: Callable[[], datetime]
+    ) -> None:
+        self._engine = engine
+        self._actor = actor
+        self._host = host
+        self._clock = clock
+        self._write_sessions = sessionmaker(engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            engine.execution_options(dockd_readonly=True), expire_on_commit=False
+        )
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        create_dirs: bool = True,
+        actor: str = "dockd",
+        host: str | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> Catalog:
+        """Open (creating or upgrading as needed) the catalog at an SQLAlchemy URL.
+
+        Raises CatalogVersionError for a catalog newer than this code (or not a dockd one)
+        and CatalogError for one that cannot be read.
+        """
+        try:
+            engine = make_engine(url, create_dirs=create_dirs)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise CatalogError(f"cannot open catalog {_safe(url)}: {exc}") from exc
+        try:
+            migrate.upgrade(engine)
+        except DockdError:
+            engine.dispose()
+            raise
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise CatalogError(f"cannot read catalog {_safe(url)}: {_reason(exc)}") from exc
+        return cls(engine, actor=actor, host=host or socket.gethostname(), clock=clock)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- transactions ------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        try:
+            with self._write_sessions.begin() as session:
+                yield session
+        except SQLAlchemyError as exc:  # an IntegrityError stays visible as __cause__
+            raise CatalogError(f"catalog write failed: {_reason(exc)}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        try:
+            with self._read_sessions.begin() as session:
+                if session.get_bind().dialect.name == "postgresql":
+                    # one snapshot for the whole read (verify_chain compares head and rows)
+                    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+                yield session
+        except SQLAlchemyError as exc:
+            raise CatalogError(f"catalog read failed: {_reason(exc)}") from exc
+
+    def _event(
+        self,
+        session: Session,
+        kind: str,
+        *,
+        camera_serial: str | None = None,
+        recording_id: int | None = None,
+        details: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> AuditRecord:
+        return audit.append(
+            session,
+            kind=kind,
+            actor=actor or self._actor,
+            host=self._host,
+            clock=self._clock,
+            camera_serial=camera_serial,
+            recording_id=recording_id,
+            details=details,
+        )
+
+    # --- docks and cameras ---------------------------------------------------------
+
+    def ensure_port(self, dock: str, slot: int) -> int:
+        """The id of (dock, slot), creating the dock (on this host) and port rows if new."""
+        with self._write() as s:
+            return self._port_id(s, dock, slot)
+
+    def _port_id(self, s: Session, dock: str, slot: int) -> int:
+        dock_row = s.execute(select(Dock).where(Dock.name == dock)).scalar_one_or_none()
+        if dock_row is None:
+            dock_row = Dock(name=dock, host=self._host)
+            s.add(dock_row)
+            s.flush()
+        port = s.execute(
+            select(Port).where(Port.dock_id == dock_row.id, Port.slot == slot)
+        ).scalar_one_or_none()
+        if port is None:
+            port = Port(dock_id=dock_row.id, slot=slot)
+            s.add(port)
+            s.flush()
+        return port.id
+
+    def upsert_camera(
+        self, identity: CameraIdentity, *, clock_offset_s: float | None = None
+    ) -> CameraRow:
+        """Insert or refresh a camera. The clock offset defaults to camera clock minus now."""
+        now = self._clock()
+        if clock_offset_s is None:
+            clock_offset_s = (identity.clock - now).total_seconds()
+        with self._write() as s:
+            cam = s.get(Camera, identity.serial)
+            if cam is None:
+                cam = Camera(serial=identity.serial, first_seen=now)
+                s.add(cam)
+            cam.vendor = identity.vendor
+            cam.model = identity.model
+            cam.firmware = identity.firmware
+            cam.last_seen = now
+            cam.last_clock_offset_s = clock_offset_s
+            s.flush()
+            return to_row(CameraRow, cam)
+
+    def cameras(self) -> list[CameraRow]:
+        with self._read() as s:
+            rows = s.execute(select(Camera).order_by(Camera.serial)).scalars()
+            return [to_row(CameraRow, c) for c in rows]
+
+    # --- dock sessions -------------------------------------------------------------
+
+    def start_session(
+        self, serial: str, *, dock: str | None = None, slot: int | None = None
+    ) -> SessionRow:
+        """A camera was docked (call `upsert_camera` first). Appends `docked`."""
+        with self._write() as s:
+            if s.get(Camera, serial) is None:
+                raise CatalogError(f"camera {serial} is not in the catalog: upsert it first")
+            port_id = (
+                self._port_id(s, dock, slot) if dock is not None and slot is not None else None
+            )
+            row = DockSession(
+                camera_serial=serial,
+                port_id=port_id,
+                docked_at=self._clock(),
+                listed=0,
+                already_known=0,
+                stored=0,
+                deleted=0,
+                failed=0,
+            )
+            s.add(row)
+            s.flush()
+            self._event(
+                s,
+                EventKind.DOCKED,
+                camera_serial=serial,
+                details={"session": row.id, "dock": dock, "slot": slot},
+            )
+            return to_row(SessionRow, row)
+
+    def end_session(
+        self, session_id: int, *, outcome: str, counts: SessionCounts | None = None
+    ) -> SessionRow:
+        """The camera left (or the session ended). Appends `undocked` with the counts."""
+        counts = counts or SessionCounts()
+        with self._write() as s:
+            row = s.get(DockSession, session_id)
+            if row is None:
+                raise CatalogError(f"no dock session {session_id}")
+            if row.undocked_at is not None:
+                raise CatalogError(f"dock session {session_id} has already ended")
+            row.undocked_at = self._clock()
+            row.outcome = outcome
+            row.listed, row.already_known = counts.listed, counts.already_known
+            row.stored, row.deleted, row.failed = counts.stored, counts.deleted, counts.failed
+            self._event(
+                s,
+                EventKind.UNDOCKED,
+                camera_serial=row.camera_serial,
+                details={
+                    "session": session_id,
+                    "outcome": outcome,
+                    "listed": counts.listed,
+                    "already_known": counts.already_known,
+                    "stored": counts.stored,
+                    "deleted": counts.deleted,
+                    "failed": counts.failed,
+                },
+            )
+            s.flush()
+            return to_row(SessionRow, row)
+
+    def sessions(self, camera: str | None = None) -> list[SessionRow]:
+        with self._read() as s:
+            q = select(DockSession).order_by(DockSession.id)
+            if camera is not None:
+                q = q.where(DockSession.camera_serial == camera)
+            return [to_row(SessionRow, r) for r in s.execute(q).scalars()]
+
+    # --- recordings ----------------------------------------------------------------
+
+    def recording_for(self, serial: str, info: RecordingInfo) -> RecordingRow:
+        """The catalog row of a recording the camera lists, created `pending` if new.
+
+        A recording is the same one when (serial, name, started, size) match, so a camera
+        docked again never gets a recording stored twice.
+        """
+        for _ in range(3):
+            found = self._find_recording(serial, info)
+            if found is not None:
+                return found
+            now = self._clock()
+            try:
+                with self._write() as s:
+                    # re-check under the write lock (SQLite) ...
+                    again = self._find_in(s, serial, info)
+                    if again is not None:
+                        return to_row(RecordingRow, again)
+                    row = Recording(
+                        camera_serial=serial,
+                        camera_name=info.name,
+                        size=info.size,
+                        started=info.started,
+                        duration_s=info.duration_s,
+                        prerecord_s=info.prerecord_s,
+                        camera_sha256=info.sha256.hex(),
+                        status=S.PENDING.value,
+                        attempts=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    s.add(row)
+                    s.flush()
+                    return to_row(RecordingRow, row)
+            except CatalogError as exc:
+                # ... or lose the race on the unique key (PostgreSQL) and read the winner
+                if not isinstance(exc.__cause__, IntegrityError):
+                    raise
+                if self._find_recording(serial, info) is None:
+                    raise CatalogError(
+                        f"cannot add recording {info.name!r}: {_reason(exc.__cause__)}"
+                    ) from exc.__cause__
+        raise CatalogError(f"cannot add recording {info.name!r}: kept losing a race")
+
+    @staticmethod
+    def _find_in(s: Session, serial: str, info: RecordingInfo) -> Recording | None:
+        return s.execute(
+            select(Recording).where(
+                Recording.camera_serial == serial,
+                Recording.camera_name == info.name,
+                Recording.started == info.started,
+                Recording.size == info.size,
+            )
+        ).scalar_one_or_none()
+
+    def _find_recording(self, serial: str, info: RecordingInfo) -> RecordingRow | None:
+        with self._read() as s:
+            row = self._find_in(s, serial, info)
+            return None if row is None else to_row(RecordingRow, row)
+
+    def recording(self, recording_id: int) -> RecordingRow:
+        with self._read() as s:
+            return to_row(RecordingRow, self._get_recording(s, recording_id))
+
+    def recordings(
+        self, camera: str | None = None, *, status: RecordingStatus | None = None
+    ) -> list[RecordingRow]:
+        with self._read() as s:
+            q = select(Recording).order_by(Recording.id)
+            if camera is not None:
+                q = q.where(Recording.camera_serial == camera)
+            if status is not None:
+                q = q.where(Recording.status == status.value)
+            return [to_row(RecordingRow, r) for r in s.execute(q).scalars()]
+
+    @staticmethod
+    def _get_recording(s: Session, recording_id: int, *, lock: bool = False) -> Recording:
+        q = select(Recording).where(Recording.id == recording_id)
+        row = s.execute(q.with_for_update() if lock else q).scalar_one_or_none()
+        if row is None:
+            raise CatalogError(f"no recording {recording_id}")
+        return row
+
+    def _move(
+        self, s: Session, recording_id: int, allowed: set[RecordingStatus], to: RecordingStatus
+    ) -> Recording:
+        row = self._get_recording(s, recording_id, lock=True)
+        if RecordingStatus(row.status) not in allowed:
+            raise RecordingStateError(
+                f"recording {recording_id} ({row.camera_name}) is {row.status}; "
+                f"cannot become {to.value}"
+            )
+        row.status = to.value
+        row.updated_at = self._clock()
+        return row
+
+    # --- transfer attempts -----------------------------------------------------------
+
+    def begin_attempt(
+        self, recording_id: int, *, session_id: int | None = None, offset_from: int = 0
+    ) -> AttemptRow:
+        """A transfer starts. Appends `transfer_started`."""
+        with self._write() as s:
+            rec = self._move(s, recording_id, _CAN_TRANSFER, S.TRANSFERRING)
+            rec.attempts += 1
+            att = TransferAttempt(
+                recording_id=recording_id,
+                session_id=session_id,
+                started_at=self._clock(),
+                offset_from=offset_from,
+                bytes=0,
+            )
+            s.add(att)
+            s.flush()
+            self._event(
+                s,
+                EventKind.TRANSFER_STARTED,
+                camera_serial=rec.camera_serial,
+                recording_id=recording_id,
+                details={"attempt": att.id, "session": session_id, "offset_from": offset_from},
+            )
+            return to_row(AttemptRow, att)
+
+    def finish_attempt(
+        self,
+        attempt_id: int,
+        *,
+        bytes_transferred: int,
+        error_kind: str | None = None,
+        error_message: str | None = None,
+    ) -> AttemptRow:
+        """A transfer ended: ok when `error_kind` is None, else failed (the recording too).
+
+        Success does not change the recording: `mark_stored` does, once the file is durable.
+        """
+        with self._write() as s:
+            att = s.get(TransferAttempt, attempt_id)
+            if att is None:
+                raise CatalogError(f"no transfer attempt {attempt_id}")
+            if att.finished_at is not None:
+                raise CatalogError(f"transfer attempt {attempt_id} has already finished")
+            att.finished_at = self._clock()
+            att.bytes = bytes_transferred
+            ok = error_kind is None
+            att.outcome = (AttemptOutcome.OK if ok else AttemptOutcome.FAILED).value
+            att.error_kind, att.error_message = error_kind, error_message
+            rec = self._get_recording(s, att.recording_id, lock=True)
+            if not ok and RecordingStatus(rec.status) is S.TRANSFERRING:
+                rec.status = S.FAILED.value
+                rec.failure_reason = f"{error_kind}: {error_message}"
+                rec.updated_at = att.finished_at
+            details: dict[str, Any] = {"attempt": attempt_id, "bytes": bytes_transferred}
+            if not ok:
+                details.update(error_kind=error_kind, error=error_message)
+            self._event(
+                s,
+                EventKind.TRANSFER_FINISHED if ok else EventKind.TRANSFER_FAILED,
+                camera_serial=rec.camera_serial,
+                recording_id=rec.id,
+                details=details,
+            )
+            s.flush()
+            return to_row(AttemptRow, att)
+
+    def attempts(self, recording_id: int) -> list[AttemptRow]:
+        with self._read() as s:
+            q = select(TransferAttempt).where(TransferAttempt.recording_id == recording_id)
+            return [
+                to_row(AttemptRow, a) for a in s.execute(q.order_by(TransferAttempt.id)).scalars()
+            ]
+
+    # --- the write order: stored → verified → deleted_from_camera ----------------------
+
+    def mark_stored(
+        self, recording_id: int, store_path: str, plaintext_sha256: str, stored_sha256: str
+    ) -> RecordingRow:
+        """The stored file is durable. Refuses a plaintext hash that differs from the camera's."""
+        _check_sha("plaintext_sha256", plaintext_sha256)
+        _check_sha("stored_sha256", stored_sha256)
+        try:
+            with self._write() as s:
+                rec = self._get_recording(s, recording_id, lock=True)
+                if plaintext_sha256 != rec.camera_sha256:
+                    raise RecordingStateError(
+                        f"recording {recording_id} ({rec.camera_name}): plaintext SHA-256 "
+                        f"{plaintext_sha256} differs from the camera's {rec.camera_sha256}"
+                    )
+                rec = self._move(s, recording_id, {S.PENDING, S.TRANSFERRING, S.FAILED}, S.STORED)
+                rec.store_path = store_path
+                rec.plaintext_sha256 = plaintext_sha256
+                rec.stored_sha256 = stored_sha256
+                rec.failure_reason = None
+                s.flush()
+                self._event(
+                    s,
+                    EventKind.STORED,
+                    camera_serial=rec.camera_serial,
+                    recording_id=rec.id,
+                    details={
+                        "path": store_path,
+                        "plaintext_sha256": plaintext_sha256,
+                        "stored_sha256": stored_sha256,
+                        "size": rec.size,
+                    },
+                )
+                return to_row(RecordingRow, rec)
+        except CatalogError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise CatalogError(f"store path {store_path} is already catalogued") from exc
+            raise
+
+    def mark_verified(self, recording_id: int, *, stored_sha256: str | None = None) -> RecordingRow:
+        """The stored copy was read back and matched; a given re-computed hash is checked."""
+        with self._write() as s:
+            rec = self._get_recording(s, recording_id, lock=True)
+            if stored_sha256 is not None and stored_sha256 != rec.stored_sha256:
+                raise RecordingStateError(
+                    f"recording {recording_id}: stored file hash {stored_sha256} does not match "
+                    f"the catalogued {rec.stored_sha256}"
+                )
+            rec = self._move(s, recording_id, {S.STORED}, S.VERIFIED)
+            self._event(
+                s,
+                EventKind.VERIFIED,
+                camera_serial=rec.camera_serial,
+                recording_id=rec.id,
+                details={"stored_sha256": rec.stored_sha256},
+            )
+            s.flush()
+            return to_row(RecordingRow, rec)
+
+    def mark_failed(self, recording_id: int, reason: str) -> RecordingRow:
+        """Give up on a recording for now (never for a verified or deleted one)."""
+        with self._write() as s:
+            rec = self._move(s, recording_id, _CAN_FAIL, S.FAILED)
+            rec.failure_reason = reason
+            self._event(
+                s,
+                EventKind.FAILED,
+                camera_serial=rec.camera_serial,
+                recording_id=rec.id,
+                details={"reason": reason},
+            )
+            s.flush()
+            return to_row(RecordingRow, rec)
+
+    def mark_deleted_from_camera(self, recording_id: int) -> RecordingRow:
+        """The camera's copy was deleted. Refused unless the recording is verified."""
+        with self._write() as s:
+            rec = self._move(s, recording_id, {S.VERIFIED}, S.DELETED_FROM_CAMERA)
+            self._event(
+                s,
+                EventKind.DELETED_FROM_CAMERA,
+                camera_serial=rec.camera_serial,
+                recording_id=rec.id,
+                details={"name": rec.camera_name},
+            )
+            s.flush()
+            return to_row(RecordingRow, rec)
+
+    # --- audit ---------------------------------------------------------------------
+
+    def record_event(
+        self,
+        kind: EventKind | str,
+        *,
+        camera_serial: str | None = None,
+        recording_id: int | None = None,
+        details: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> AuditRecord:
+        """Append an event of any kind (for those no other method appends)."""
+        with self._write() as s:
+            return self._event(
+                s,
+                str(kind),
+                camera_serial=camera_serial,
+                recording_id=recording_id,
+                details=details,
+                actor=actor,
+            )
+
+    def events(self, *, since_seq: int = 0, limit: int | None = None) -> list[AuditRecord]:
+        with self._read() as s:
+            q = select(AuditEvent).where(AuditEvent.seq > since_seq).order_by(AuditEvent.seq)
+            if limit is not None:
+                q = q.limit(limit)
+            return [to_row(AuditRecord, e) for e in s.execute(q).scalars()]
+
+    def verify_chain(self, *, anchors: Iterable[tuple[int, str]] = ()) -> list[ChainProblem]:
+        """Problems in the audit chain; [] when it verifies (see docs/catalog.md for limits).
+
+        `anchors`: (seq, hash) pairs kept outside the catalog, e.g. from `status_snapshot()`.
+        """
+        with self._read() as s:
+            return audit.verify(s, anchors)
+
+    def status_snapshot(self) -> StatusSnapshot:
+        with self._read() as s:
+            by_status = s.execute(
+                select(
+                    Recording.status, func.count(), func.coalesce(func.sum(Recording.size), 0)
+                ).group_by(Recording.status)
+            ).all()
+            cameras = s.execute(select(func.count()).select_from(Camera)).scalar_one()
+            open_sessions = s.execute(
+                select(func.count())
+                .select_from(DockSession)
+                .where(DockSession.undocked_at.is_(None))
+            ).scalar_one()
+            head = s.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
+            last_at = s.execute(
+                select(AuditEvent.at).where(AuditEvent.seq == head.seq)
+            ).scalar_one_or_none()
+            return StatusSnapshot(
+                recordings_by_status={st: int(n) for st, n, _ in by_status},
+                bytes_by_status={st: int(b) for st, _, b in by_status},
+                cameras=int(cameras),
+                open_sessions=int(open_sessions),
+                audit_seq=head.seq,
+                audit_head_hash=head.hash,
+                last_event_at=last_at,
+            )
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    """The database's own words, without SQLAlchemy's SQL dump and background link."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return str(exc.orig)
+    return str(exc).split("\n", 1)[0]
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return "<unparsable URL>"

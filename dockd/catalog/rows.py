@@ -1,0 +1,138 @@
+"""Plain, immutable values the Catalog hands out (no ORM object ever leaves a transaction)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from dockd.catalog.types import RecordingStatus
+
+
+@dataclass(frozen=True)
+class CameraRow:
+    serial: str
+    vendor: str
+    model: str
+    firmware: str
+    first_seen: datetime
+    last_seen: datetime
+    last_clock_offset_s: float | None
+
+
+@dataclass(frozen=True)
+class SessionCounts:
+    """Reconciliation of one dock session: what the camera listed and what became of it."""
+
+    listed: int = 0
+    already_known: int = 0
+    stored: int = 0
+    deleted: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: int
+    camera_serial: str
+    port_id: int | None
+    docked_at: datetime
+    undocked_at: datetime | None
+    outcome: str | None
+    listed: int
+    already_known: int
+    stored: int
+    deleted: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class RecordingRow:
+    id: int
+    camera_serial: str
+    camera_name: str
+    size: int
+    started: datetime
+    duration_s: float
+    prerecord_s: float
+    camera_sha256: str
+    plaintext_sha256: str | None
+    stored_sha256: str | None
+    store_path: str | None
+    status: RecordingStatus
+    failure_reason: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    id: int
+    recording_id: int
+    session_id: int | None
+    started_at: datetime
+    finished_at: datetime | None
+    offset_from: int
+    bytes: int
+    outcome: str | None
+    error_kind: str | None
+    error_message: str | None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    seq: int
+    at: datetime
+    kind: str
+    actor: str
+    host: str
+    camera_serial: str | None
+    recording_id: int | None
+    #: canonical JSON text, exactly as hashed
+    details: str
+    prev_hash: str
+    hash: str
+
+    @property
+    def details_dict(self) -> dict[str, Any]:
+        value = json.loads(self.details)
+        assert isinstance(value, dict)
+        return value
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """One thing wrong with the audit chain. `seq` is the event it was found at, if any."""
+
+    seq: int | None
+    #: changed | missing | broken_link | tail | anchor
+    problem: str
+    message: str
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    recordings_by_status: dict[str, int] = field(default_factory=dict)
+    bytes_by_status: dict[str, int] = field(default_factory=dict)
+    cameras: int = 0
+    open_sessions: int = 0
+    audit_seq: int = 0
+    audit_head_hash: str = ""
+    last_event_at: datetime | None = None
+
+
+T = TypeVar("T")
+
+
+def to_row(cls: type[T], obj: object) -> T:
+    """Copy the same-named attributes of an ORM object into the dataclass `cls`."""
+    values = {f.name: getattr(obj, f.name) for f in fields(cls)}  # type: ignore[arg-type]
+    for key, value in values.items():
+        # a just-written object still holds the caller's zone: hand out UTC like a read does
+        if isinstance(value, datetime):
+            values[key] = value.astimezone(UTC)
+    if cls is RecordingRow:
+        values["status"] = RecordingStatus(values["status"])
+    return cls(**values)

@@ -1,0 +1,159 @@
+"""The catalog's tables as SQLAlchemy models (portable: SQLite and PostgreSQL).
+
+The migrations in `dockd/migrations/versions` create exactly these tables; a test compares
+the migrated database with this metadata so the two cannot drift apart.
+Battery snapshots and shift logs get their own tables in a later migration.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from dockd.catalog.types import IdType, RecordingStatus, UTCDateTime
+
+#: stable constraint names, so later migrations can alter them on every backend
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+STATUS_CHECK = "status IN (" + ", ".join(f"'{s.value}'" for s in RecordingStatus) + ")"
+HASH_LEN = 64  # hex SHA-256
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Dock(Base):
+    __tablename__ = "docks"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+
+
+class Port(Base):
+    __tablename__ = "ports"
+    __table_args__ = (UniqueConstraint("dock_id", "slot", name="uq_ports_dock_slot"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    dock_id: Mapped[int] = mapped_column(ForeignKey("docks.id"))
+    slot: Mapped[int] = mapped_column(Integer)
+
+
+class Camera(Base):
+    __tablename__ = "cameras"
+
+    serial: Mapped[str] = mapped_column(String(128), primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    firmware: Mapped[str] = mapped_column(String(200))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: camera clock minus host clock, seconds, at the last dock
+    last_clock_offset_s: Mapped[float | None] = mapped_column(Float)
+
+
+class DockSession(Base):
+    __tablename__ = "dock_sessions"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    camera_serial: Mapped[str] = mapped_column(ForeignKey("cameras.serial"), index=True)
+    port_id: Mapped[int | None] = mapped_column(ForeignKey("ports.id"))
+    docked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    undocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(64))
+    # reconciliation: what the camera listed against what this session did with it
+    listed: Mapped[int] = mapped_column(Integer, default=0)
+    already_known: Mapped[int] = mapped_column(Integer, default=0)
+    stored: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+    __table_args__ = (
+        UniqueConstraint(
+            "camera_serial", "camera_name", "started", "size", name="uq_recordings_identity"
+        ),
+        CheckConstraint(STATUS_CHECK, name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    camera_serial: Mapped[str] = mapped_column(ForeignKey("cameras.serial"), index=True)
+    #: the camera's own file name (drivers have checked it is printable UTF-8)
+    camera_name: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    started: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_s: Mapped[float] = mapped_column(Float)
+    prerecord_s: Mapped[float] = mapped_column(Float)
+    camera_sha256: Mapped[str] = mapped_column(String(HASH_LEN))
+    plaintext_sha256: Mapped[str | None] = mapped_column(String(HASH_LEN))
+    stored_sha256: Mapped[str | None] = mapped_column(String(HASH_LEN))
+    store_path: Mapped[str | None] = mapped_column(Text, unique=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TransferAttempt(Base):
+    __tablename__ = "transfer_attempts"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("dock_sessions.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    offset_from: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    error_kind: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEvent(Base):
+    """One link of the hash chain. `seq` is assigned by the appender, 1, 2, 3... without gaps."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(255))
+    camera_serial: Mapped[str | None] = mapped_column(String(128), index=True)
+    recording_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    #: canonical JSON text; hashed exactly as stored
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(HASH_LEN))
+    hash: Mapped[str] = mapped_column(String(HASH_LEN), unique=True)
+
+
+class AuditHead(Base):
+    """The single row (id=1) naming the last event: the append lock, and the tail check."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(HASH_LEN))

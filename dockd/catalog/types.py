@@ -1,0 +1,76 @@
+"""Column types and vocabularies shared by the models, the migrations and the repository."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Integer
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+#: autoincrement primary keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend.
+
+    PostgreSQL keeps it as `timestamptz`; SQLite has no zone-aware type, so the value is stored
+    as naive UTC text (fixed width, so it sorts) and the zone is put back on read. Naive values
+    are refused on write: a timestamp whose zone is a guess is worse than none.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the catalog stores aware UTC times only")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class RecordingStatus(enum.StrEnum):
+    """Life of one recording. Only `verified` may become `deleted_from_camera`."""
+
+    PENDING = "pending"
+    TRANSFERRING = "transferring"
+    STORED = "stored"
+    VERIFIED = "verified"
+    FAILED = "failed"
+    DELETED_FROM_CAMERA = "deleted_from_camera"
+
+
+class EventKind(enum.StrEnum):
+    DOCKED = "docked"
+    UNDOCKED = "undocked"
+    TRANSFER_STARTED = "transfer_started"
+    TRANSFER_FINISHED = "transfer_finished"
+    TRANSFER_FAILED = "transfer_failed"
+    STORED = "stored"
+    VERIFIED = "verified"
+    FAILED = "failed"
+    DELETED_FROM_CAMERA = "deleted_from_camera"
+    EXPORTED = "exported"
+    VERIFIED_LATER = "verified_later"
+    CLOCK_SET = "clock_set"
+    CAMERA_SEEN = "camera_seen"
+
+
+class AttemptOutcome(enum.StrEnum):
+    OK = "ok"
+    FAILED = "failed"

@@ -1,0 +1,140 @@
+"""`dockd`: the daemon (`run`) and the commissioning probe (`probe`)."""
+
+from __future__ import annotations
+
+import queue
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from dockd.cli.common import print_json, reports_errors
+from dockd.config import load_config
+from dockd.devices import DeviceOpener
+from dockd.events import Action, DeviceEvent
+from dockd.logs import configure_logging
+from dockd.probe import probe_device
+from dockd.registry import DriverRegistry
+
+PATH = click.Path(path_type=Path)
+EXISTING = click.Path(path_type=Path, exists=True, dir_okay=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dockd")
+def main() -> None:
+    """dockd — ingest daemon for body-worn camera docking stations."""
+
+
+def sim_options(func: Any) -> Any:
+    func = click.option("--sim-reset", is_flag=True,
+                        help="Start simulated cameras again from the scenario's contents.")(func)
+    func = click.option("--sim-state", type=PATH, default=None,
+                        help="Where simulated cameras keep their flash (default: beside the "
+                             "scenario file).")(func)
+    func = click.option("--simulate", "scenario", type=EXISTING, default=None,
+                        help="Run against a simulated dock described by this scenario file.")(func)
+    return click.option("--config", "config_path", type=EXISTING, default=None,
+                        help="Config file (default /etc/dockd/dockd.toml if present).")(func)
+
+
+@main.command()
+@sim_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--timeout", default=5.0, show_default=True, help="Per-transfer timeout, seconds.")
+@reports_errors
+def probe(config_path: Path | None, scenario: Path | None, sim_state: Path | None,
+          sim_reset: bool, as_json: bool, timeout: float) -> None:
+    """List docked cameras with driver, slot, identity, battery and recordings (no ingest)."""
+    config = load_config(config_path)
+    configure_logging("json" if as_json else config.log.format, config.log.level,
+                      stream=sys.stderr)
+    registry = DriverRegistry.discover()
+    events: queue.Queue[DeviceEvent] = queue.Queue()
+    sim = None
+    if scenario is not None:
+        from dockd.simulate import open_simulation  # noqa: PLC0415
+
+        sim = open_simulation(scenario, registry, events.put, state_dir=sim_state,
+                              reset=sim_reset, all_at_once=True)
+        backend: Any = sim.backend
+        sim.dock.start()
+        deadline = time.monotonic() + 10
+        while sim.dock.pending() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    else:
+        from dockd.watch import UdevWatcher  # noqa: PLC0415
+
+        backend = None
+        for event in UdevWatcher(events.put).coldplug():
+            events.put(event)
+    try:
+        opener = DeviceOpener.from_registry(registry, config.drivers.dropin_dir, backend)
+        docked: dict[str, Any] = {}
+        while True:
+            try:
+                event = events.get_nowait()
+            except queue.Empty:
+                break
+            if event.action is Action.ADD:
+                docked[event.device.key] = event.device
+            else:
+                docked.pop(event.device.key, None)
+        results = [probe_device(opener, ref, timeout_s=timeout)
+                   for ref in sorted(docked.values(), key=lambda r: (r.slot, r.port_path))]
+    finally:
+        if sim is not None:
+            sim.close()
+    if as_json:
+        print_json({"cameras": results})
+        return
+    _print_probe(results)
+
+
+def _print_probe(results: list[dict[str, Any]]) -> None:
+    console = Console()
+    if not results:
+        console.print("No cameras docked.")
+        return
+    table = Table(title="Docked cameras")
+    for col in ("slot", "serial", "driver", "model", "firmware", "battery", "recordings", "status"):
+        table.add_column(col)
+    for r in results:
+        ident = r.get("identity") or {}
+        batt = r.get("battery") or {}
+        recs = r.get("recordings")
+        battery = (f"{batt['soc_percent']:.0f}% {batt['voltage_mv']} mV "
+                   f"{batt['temperature_c']:.1f} °C" if batt else "-")
+        table.add_row(str(r["slot"]), ident.get("serial", "?"), r.get("driver") or "-",
+                      ident.get("model", "-"), ident.get("firmware", "-"), battery,
+                      "-" if recs is None else f"{len(recs)} ({_mib(recs):.1f} MiB)",
+                      r.get("error", "ok"))
+    console.print(table)
+    for r in results:
+        for rec in r.get("recordings") or []:
+            console.print(f"  slot {r['slot']}  {rec['name']}  {rec['size']} B  "
+                          f"started {rec['started']}  sha256 {rec['sha256'][:16]}…")
+
+
+def _mib(recs: list[dict[str, Any]]) -> float:
+    return sum(int(x["size"]) for x in recs) / (1 << 20)
+
+
+@main.command()
+@sim_options
+@click.option("--once", is_flag=True,
+              help="Exit once every camera docked so far (and every one the scenario will "
+                   "still dock) has been processed. Exit 0 only if every listed recording is "
+                   "stored and verified, else 6.")
+@reports_errors
+def run(config_path: Path | None, scenario: Path | None, sim_state: Path | None,
+        sim_reset: bool, once: bool) -> None:
+    """Ingest every docked camera: verify, encrypt, store, catalog, then delete on the camera."""
+    from dockd.daemon import run_daemon  # noqa: PLC0415 - keeps `--help` fast
+
+    run_daemon(config_path, scenario=scenario, sim_state=sim_state, sim_reset=sim_reset,
+               once=once)

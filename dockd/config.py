@@ -1,0 +1,192 @@
+"""Configuration: defaults → TOML file → command-line flags, validated before anything starts.
+
+Every problem is one ConfigError naming the file and the key (exit code 2).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from dockd.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/dockd/dockd.toml")
+DEFAULT_DROPIN_DIR = Path("/etc/dockd/drivers.d")
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    path: Path = Path("/var/lib/dockd/evidence")
+    #: refuse to start a new recording when less than this is free
+    min_free_mib: int = 256
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    url: str = "sqlite:////var/lib/dockd/catalog.sqlite"
+
+
+@dataclass(frozen=True)
+class EncryptionConfig:
+    recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    delete_after_ingest: bool = True
+    max_retries: int = 3
+    max_parallel_cameras: int = 4
+    #: how long one USB transfer may take before the camera counts as stalled
+    transfer_timeout_s: float = 5.0
+    #: read size per transfer from the camera and per hash/encrypt batch
+    chunk_kib: int = 1024
+    #: how often (in bytes) a transfer is made durable so a later attempt can resume
+    checkpoint_mib: int = 64
+    #: pause before retrying a failed recording in the same dock session
+    retry_delay_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class DriversConfig:
+    dropin_dir: Path = DEFAULT_DROPIN_DIR
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    #: "auto" = JSON when stdout is not a terminal (journald), console otherwise
+    format: str = "auto"
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Config:
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    encryption: EncryptionConfig = field(default_factory=EncryptionConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    drivers: DriversConfig = field(default_factory=DriversConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    #: the file it came from (for messages); None = defaults only
+    source: Path | None = None
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "storage": StorageConfig,
+    "catalog": CatalogConfig,
+    "encryption": EncryptionConfig,
+    "ingest": IngestConfig,
+    "drivers": DriversConfig,
+    "log": LogConfig,
+}
+
+_RANGES: dict[str, tuple[float, float]] = {
+    "ingest.max_retries": (0, 100),
+    "ingest.max_parallel_cameras": (1, 64),
+    "ingest.transfer_timeout_s": (0.05, 600),
+    "ingest.chunk_kib": (64, 16384),
+    "ingest.checkpoint_mib": (1, 4096),
+    "ingest.retry_delay_s": (0, 3600),
+    "storage.min_free_mib": (0, 1 << 20),
+}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "log.format": ("auto", "json", "console"),
+    "log.level": ("debug", "info", "warning", "error"),
+}
+
+
+def _convert(source: str, key: str, default: Any, value: Any, base: Path) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(source, key, "must be true or false")
+        return value
+    if isinstance(default, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(source, key, "must be a number")
+        if isinstance(default, int) and not isinstance(value, int):
+            raise ConfigError(source, key, "must be a whole number")
+        lo, hi = _RANGES.get(key, (float("-inf"), float("inf")))
+        if not lo <= value <= hi:
+            raise ConfigError(source, key, f"must be between {lo:g} and {hi:g}")
+        return value
+    if isinstance(default, Path):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(source, key, "must be a non-empty path string")
+        path = Path(value)
+        return path if path.is_absolute() else (base / path)
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(source, key, "must be a list of strings")
+        return tuple(value)
+    if not isinstance(value, str):
+        raise ConfigError(source, key, "must be a string")
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(source, key, f"must be one of {', '.join(_CHOICES[key])}")
+    return value
+
+
+def parse_config(text: str, source: Path) -> Config:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, None, f"not valid TOML: {exc}") from None
+    config = Config(source=source)
+    base = source.parent
+    for section, body in doc.items():
+        cls = _SECTIONS.get(section)
+        if cls is None:
+            raise ConfigError(source, section, f"unknown section (known: {', '.join(_SECTIONS)})")
+        if not isinstance(body, dict):
+            raise ConfigError(source, section, "must be a table, e.g. [" + section + "]")
+        current = getattr(config, section)
+        names = {f.name for f in fields(cls)}
+        changes = {}
+        for key, value in body.items():
+            if key not in names:
+                raise ConfigError(source, f"{section}.{key}", "unknown key")
+            default = getattr(current, key)
+            changes[key] = _convert(str(source), f"{section}.{key}", default, value, base)
+        config = replace(config, **{section: replace(current, **changes)})
+    return config
+
+
+def load_config(path: Path | None) -> Config:
+    """Load and check a config file; None → the default path if it exists, else defaults."""
+    if path is None:
+        if not DEFAULT_CONFIG_PATH.exists():
+            return Config()
+        path = DEFAULT_CONFIG_PATH
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, None, "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, None, f"cannot read: {exc}") from None
+    return parse_config(text, path)
+
+
+def check_for_ingest(config: Config) -> None:
+    """What `dockd run` needs beyond a well-formed file: recipients and a writable store."""
+    src = config.source or "defaults"
+    if not config.encryption.recipients:
+        raise ConfigError(src, "encryption.recipients",
+                          "no recipients: dockd will not store footage it cannot encrypt")
+    from dockd.crypto.keys import parse_recipient  # noqa: PLC0415 - `probe` needs no crypto
+
+    for i, text in enumerate(config.encryption.recipients):
+        try:
+            parse_recipient(text)
+        except Exception as exc:  # typed errors from the age module carry the reason
+            raise ConfigError(src, f"encryption.recipients[{i}]", str(exc)) from None
+    root = config.storage.path
+    probe = root if root.exists() else _nearest_existing(root)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(src, "storage.path", f"{root} is not writable by this user")
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path

@@ -1,0 +1,79 @@
+"""From a device event to an open driver session: match (data), find (pyusb), open (driver)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+import usb.core
+
+from dockd.driver import CameraSession, Driver
+from dockd.errors import DeviceGone, NoDriver
+from dockd.events import UsbDeviceRef
+from dockd.matching import Matcher, MatchRule, load_dropins
+from dockd.registry import DriverRegistry
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Matched:
+    ref: UsbDeviceRef
+    driver: Driver
+    rule: MatchRule
+
+
+class DeviceOpener:
+    """Matches devices to drivers and opens sessions over pyusb.
+
+    `backend` is None in production (pyusb picks libusb) and the simulator's backend
+    under `--simulate`: the same code path either way.
+    """
+
+    def __init__(self, registry: DriverRegistry, matcher: Matcher, backend: Any = None) -> None:
+        self.registry = registry
+        self.matcher = matcher
+        self.backend = backend
+        self._unmatched_logged: set[str] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_registry(cls, registry: DriverRegistry, dropin_dir: Any,
+                      backend: Any = None) -> DeviceOpener:
+        from dockd.matching import parse_rules  # noqa: PLC0415
+
+        packaged = []
+        for driver in registry.drivers.values():
+            data = driver.match_data()
+            packaged.extend(parse_rules(data.read_text(encoding="utf-8"),
+                                        f"{driver.name}:{data.name}"))
+        matcher = Matcher.build(packaged, load_dropins(dropin_dir), registry.drivers)
+        return cls(registry, matcher, backend)
+
+    def match(self, ref: UsbDeviceRef) -> Matched | None:
+        rule = self.matcher.match(ref)
+        driver = self.registry.get(rule.driver) if rule else None
+        if rule is None or driver is None:
+            with self._lock:
+                first = ref.key not in self._unmatched_logged
+                self._unmatched_logged.add(ref.key)
+            if first:  # logged once per device, then ignored
+                log.info("device_ignored", port=ref.port_path, vendor_id=f"{ref.vendor_id:04x}",
+                         product_id=f"{ref.product_id:04x}", reason="no driver matches")
+            return None
+        return Matched(ref, driver, rule)
+
+    def find_usb(self, ref: UsbDeviceRef) -> Any:
+        dev = usb.core.find(bus=ref.bus, address=ref.address, backend=self.backend)
+        if dev is None:
+            raise DeviceGone(f"device at port {ref.port_path} is no longer on the bus")
+        return dev
+
+    def open(self, ref: UsbDeviceRef, *, timeout_s: float) -> tuple[Matched, CameraSession]:
+        matched = self.match(ref)
+        if matched is None:
+            raise NoDriver(f"no driver matches {ref.vendor_id:04x}:{ref.product_id:04x}")
+        session = matched.driver.open_session(self.find_usb(ref), timeout_s=timeout_s)
+        return matched, session

@@ -1,0 +1,1 @@
+"""Catalog revisions, oldest first. Never edit a released one: add a new revision."""

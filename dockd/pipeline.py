@@ -1,0 +1,478 @@
+"""Single-pass ingest of one recording: read → SHA-256 → age-encrypt → write → fsync → publish.
+
+Each byte is touched once per stage, with bounded memory (a ring of three 1 MiB batches):
+the reading thread fills a batch with `readinto`, hands it to a plaintext-hash thread,
+encrypts it with `encrypt_into` into a reused buffer, hands that to a ciphertext-hash thread,
+and writes it. hashlib releases the GIL on large buffers; the AEAD does not, so encryption
+stays in the reading thread (see /work/shared/notes/performance.md).
+
+Resume: every `checkpoint_every` bytes the partial is fsynced and a 0600 sidecar records
+(file key, payload nonce, header length, complete chunks). A later attempt, even after a
+restart, truncates the partial to that durable length, decrypts the durable chunks with
+the sidecar key to rebuild both SHA-256 states (hashlib state cannot be saved), and asks the
+camera for the rest. The sidecar is removed as soon as the file is published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dockd.crypto.header import build_header, header_mac, parse_header
+from dockd.crypto.keys import X25519Recipient, new_file_key
+from dockd.crypto.stream import (
+    CHUNK,
+    NONCE_SIZE,
+    SEALED,
+    PayloadOpener,
+    PayloadSealer,
+    payload_key,
+)
+from dockd.driver import RecordingStream
+from dockd.errors import (
+    CryptoError,
+    DeviceError,
+    DockdError,
+    IntegrityError,
+    ProtocolError,
+    StorageError,
+    StoreExists,
+)
+from dockd.store import (
+    FILE_MODE,
+    create_partial,
+    ensure_dir,
+    fsync_dir,
+    publish,
+    remove_quietly,
+    sidecar_path,
+    storage_error,
+)
+
+DEFAULT_BATCH = 1 << 20
+DEFAULT_CHECKPOINT = 64 << 20
+_SLOTS = 3
+_SIDECAR_VERSION = 1
+_MAX_SIDECAR = 64 << 10
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    plaintext_sha256: bytes
+    stored_sha256: bytes
+    #: plaintext bytes (the recording's size)
+    bytes: int
+    stored_bytes: int
+    seconds: float
+    #: plaintext offset this attempt started at (0 unless resumed)
+    resumed_from: int = 0
+
+
+@dataclass
+class ResumeState:
+    """What a resumed attempt needs. Built by `load_resume`, which also rebuilt the hashes."""
+
+    file_key: bytes = field(repr=False)
+    payload_nonce: bytes
+    #: bytes before the first chunk: header + payload nonce
+    payload_start: int
+    #: complete non-final chunks that are durable in the partial
+    chunks: int
+    expected_size: int
+    expected_sha256: bytes
+    recipients: tuple[str, ...]
+    plain_hash: Any = field(default=None, repr=False)
+    stored_hash: Any = field(default=None, repr=False)
+
+    @property
+    def plaintext_offset(self) -> int:
+        return self.chunks * CHUNK
+
+    @property
+    def stored_length(self) -> int:
+        return self.payload_start + self.chunks * SEALED
+
+
+# --- sidecar ---------------------------------------------------------------------------
+
+
+def _write_sidecar(partial: Path, state: ResumeState) -> None:
+    path = sidecar_path(partial)
+    tmp = path.with_name(path.name + ".tmp")
+    doc = {
+        "version": _SIDECAR_VERSION,
+        "file_key": state.file_key.hex(),
+        "payload_nonce": state.payload_nonce.hex(),
+        "payload_start": state.payload_start,
+        "chunks": state.chunks,
+        "expected_size": state.expected_size,
+        "expected_sha256": state.expected_sha256.hex(),
+        "recipients": list(state.recipients),
+    }
+    data = json.dumps(doc, sort_keys=True).encode()
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     FILE_MODE)
+        try:
+            os.fchmod(fd, FILE_MODE)
+            _write_all(fd, memoryview(data))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        remove_quietly(tmp)
+        raise storage_error(exc, path, "writing resume state") from exc
+
+
+def _read_sidecar(partial: Path) -> ResumeState | None:
+    path = sidecar_path(partial)
+    try:
+        if path.is_symlink() or path.stat().st_size > _MAX_SIDECAR:
+            return None
+        doc = json.loads(path.read_bytes())
+        state = ResumeState(
+            file_key=bytes.fromhex(doc["file_key"]),
+            payload_nonce=bytes.fromhex(doc["payload_nonce"]),
+            payload_start=int(doc["payload_start"]),
+            chunks=int(doc["chunks"]),
+            expected_size=int(doc["expected_size"]),
+            expected_sha256=bytes.fromhex(doc["expected_sha256"]),
+            recipients=tuple(str(r) for r in doc["recipients"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if doc.get("version") != _SIDECAR_VERSION or len(state.file_key) != 16:
+        return None
+    if len(state.payload_nonce) != NONCE_SIZE or state.chunks < 0 or state.payload_start < 0:
+        return None
+    return state
+
+
+def discard_partial(partial: Path) -> None:
+    """Remove a partial and its resume sidecar (and the key with it)."""
+    remove_quietly(partial)
+    remove_quietly(sidecar_path(partial))
+    remove_quietly(sidecar_path(partial).with_name(sidecar_path(partial).name + ".tmp"))
+    try:
+        fsync_dir(partial.parent)
+    except OSError:
+        return
+
+
+def load_resume(
+    partial: Path,
+    *,
+    expected_size: int,
+    expected_sha256: bytes,
+    recipients: Sequence[X25519Recipient],
+    batch_bytes: int = DEFAULT_BATCH,
+) -> ResumeState | None:
+    """Prepare to resume `partial`, or return None after discarding what cannot be resumed.
+
+    Checks the sidecar belongs to this recording and these recipients, checks the header MAC
+    with the saved key, truncates the partial to its durable length, and decrypts every
+    durable chunk (proving it intact) to rebuild the plaintext and ciphertext SHA-256.
+    """
+    if not partial.exists():
+        remove_quietly(sidecar_path(partial))
+        return None
+    state = _read_sidecar(partial)
+    wanted = tuple(str(r) for r in recipients)
+    if (
+        state is None
+        or state.expected_size != expected_size
+        or state.expected_sha256 != expected_sha256
+        or state.recipients != wanted
+        or state.plaintext_offset >= max(expected_size, 1)
+    ):
+        discard_partial(partial)
+        return None
+    try:
+        _verify_prefix(partial, state, batch_bytes)
+    except (CryptoError, OSError):
+        discard_partial(partial)
+        return None
+    return state
+
+
+def _verify_prefix(partial: Path, state: ResumeState, batch_bytes: int) -> None:
+    with partial.open("r+b") as f:
+        available = os.fstat(f.fileno()).st_size
+        if available < state.stored_length:
+            # the sidecar is written only after an fsync, so this means outside interference
+            raise CryptoError("partial is shorter than its resume state says")
+        header = parse_header(f)
+        if header.length + NONCE_SIZE != state.payload_start:
+            raise CryptoError("partial header length does not match its resume state")
+        if not hmac.compare_digest(header_mac(state.file_key, header.mac_input), header.mac):
+            raise CryptoError("partial header MAC does not match the saved file key")
+        f.seek(0)
+        prefix = f.read(state.payload_start)
+        if len(prefix) != state.payload_start:
+            raise CryptoError("partial header could not be re-read")
+        stored = hashlib.sha256(prefix)
+        f.seek(state.payload_start - NONCE_SIZE)
+        if f.read(NONCE_SIZE) != state.payload_nonce:
+            raise CryptoError("partial payload nonce does not match its resume state")
+        plain = hashlib.sha256()
+        opener = PayloadOpener(payload_key(state.file_key, state.payload_nonce))
+        per_batch = max(1, batch_bytes // CHUNK)
+        inbuf = bytearray(per_batch * SEALED)
+        outbuf = bytearray(per_batch * CHUNK)
+        left = state.chunks
+        while left:
+            count = min(per_batch, left)
+            view = memoryview(inbuf)[: count * SEALED]
+            if f.readinto(view) != len(view):
+                raise CryptoError("partial ended early while re-reading")
+            n = opener.open(view, memoryview(outbuf), final=False)
+            plain.update(memoryview(outbuf)[:n])
+            stored.update(view)
+            left -= count
+        f.truncate(state.stored_length)
+        f.flush()
+        os.fsync(f.fileno())
+    state.plain_hash = plain
+    state.stored_hash = stored
+
+
+# --- ingest ----------------------------------------------------------------------------
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _fill(stream: RecordingStream, view: memoryview) -> tuple[int, DeviceError | None]:
+    """readinto until view is full or the stream ends. A device error is returned, not
+    raised, with the count that did arrive, so the whole chunks among them can be kept."""
+    got = 0
+    while got < len(view):
+        try:
+            n = stream.readinto(view[got:])
+        except DeviceError as exc:
+            return got, exc
+        if n < 0 or n > len(view) - got:
+            return got, ProtocolError(f"recording stream returned an impossible count {n}")
+        if n == 0:
+            break
+        got += n
+    return got, None
+
+
+class _Slot:
+    def __init__(self, batch: int) -> None:
+        self.inbuf = bytearray(batch)
+        self.outbuf = bytearray(batch // CHUNK * SEALED + SEALED)
+        self.pending: list[Future[None]] = []
+
+    def wait(self) -> None:
+        for fut in self.pending:
+            fut.result()
+        self.pending.clear()
+
+
+def _plan(
+    stream: RecordingStream,
+    partial: Path,
+    recipients: Sequence[X25519Recipient],
+    expected_size: int,
+    expected_sha256: bytes,
+    resume_state: ResumeState | None,
+) -> tuple[int, ResumeState]:
+    """Open the partial for this attempt (new or resumed); return (fd, state)."""
+    if resume_state is not None:
+        state = resume_state
+        if state.plain_hash is None or state.stored_hash is None:
+            raise StorageError(f"{partial}: resume state was not prepared by load_resume")
+        if stream.offset != state.plaintext_offset:
+            raise StorageError(
+                f"{partial}: stream starts at {stream.offset}, resume needs "
+                f"{state.plaintext_offset}"
+            )
+        try:
+            fd = os.open(partial, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            os.lseek(fd, state.stored_length, os.SEEK_SET)
+        except OSError as exc:
+            raise storage_error(exc, partial, "reopening partial") from exc
+        return fd, state
+    if stream.offset != 0:
+        raise StorageError(f"{partial}: a fresh ingest needs a stream from offset 0")
+    ensure_dir(partial.parent)
+    fd = create_partial(partial)
+    file_key, nonce = new_file_key(), os.urandom(NONCE_SIZE)
+    prefix = build_header(recipients, file_key) + nonce
+    state = ResumeState(
+        file_key=file_key,
+        payload_nonce=nonce,
+        payload_start=len(prefix),
+        chunks=0,
+        expected_size=expected_size,
+        expected_sha256=expected_sha256,
+        recipients=tuple(str(r) for r in recipients),
+        plain_hash=hashlib.sha256(),
+        stored_hash=hashlib.sha256(prefix),
+    )
+    try:
+        _write_all(fd, memoryview(prefix))
+    except OSError as exc:
+        os.close(fd)
+        discard_partial(partial)
+        raise storage_error(exc, partial, "writing header") from exc
+    return fd, state
+
+
+def ingest_stream(
+    stream: RecordingStream,
+    *,
+    expected_size: int,
+    expected_sha256: bytes,
+    recipients: Sequence[X25519Recipient],
+    partial_path: Path,
+    final_path: Path,
+    resume_state: ResumeState | None = None,
+    on_progress: ProgressFn | None = None,
+    batch_bytes: int = DEFAULT_BATCH,
+    checkpoint_every: int = DEFAULT_CHECKPOINT,
+) -> IngestResult:
+    """Stream one recording into `final_path` as an age file, verified and durable.
+
+    Raises IntegrityError (plaintext hash mismatch; partial removed), ProtocolError (the
+    stream is longer or shorter than announced), StoreFull (ENOSPC; partial removed),
+    StoreExists (final_path taken; partial removed), StorageError, or the stream's own
+    DeviceError — after which the partial stays, checkpointed, for a resumed attempt.
+    """
+    started = time.monotonic()
+    if expected_size < 0 or len(expected_sha256) != 32:
+        raise StorageError("expected_size must be >= 0 and expected_sha256 32 bytes")
+    if stream.size != expected_size:
+        raise ProtocolError(f"stream announces {stream.size} bytes, listing said {expected_size}")
+    if final_path.exists() or final_path.is_symlink():
+        raise StoreExists(f"{final_path}: already exists; the store never overwrites")
+    batch = max(CHUNK, batch_bytes // CHUNK * CHUNK)
+    fd, state = _plan(stream, partial_path, recipients, expected_size, expected_sha256,
+                      resume_state)
+    resumed_from = state.plaintext_offset
+    sealer = PayloadSealer(payload_key(state.file_key, state.payload_nonce), state.chunks)
+    plain_pool = ThreadPoolExecutor(1, thread_name_prefix="sha-plain")
+    stored_pool = ThreadPoolExecutor(1, thread_name_prefix="sha-stored")
+    slots = [_Slot(batch) for _ in range(_SLOTS)]
+    offset = resumed_from
+    stored_bytes = state.stored_length
+    last_checkpoint = offset
+    final = False
+
+    def checkpoint() -> None:
+        # only complete non-final chunks may be recorded: they are what resume trusts
+        os.fsync(fd)
+        state.chunks = sealer.counter - (1 if final else 0)
+        _write_sidecar(partial_path, state)
+
+    try:
+        try:
+            index = 0
+            while True:
+                slot = slots[index % _SLOTS]
+                index += 1
+                slot.wait()
+                want = min(batch, expected_size - offset)
+                n, error = _fill(stream, memoryview(slot.inbuf)[:want])
+                if error is not None:
+                    n = n // CHUNK * CHUNK  # keep the whole chunks that did arrive
+                elif n < want:
+                    error = ProtocolError(
+                        f"recording ended at byte {offset + n}, camera announced {expected_size}"
+                    )
+                    n = n // CHUNK * CHUNK
+                # n < want on error, so a batch cut short by an error is never the final one
+                final = error is None and offset + n == expected_size
+                src = memoryview(slot.inbuf)[:n]
+                slot.pending.append(plain_pool.submit(state.plain_hash.update, src))
+                sealed = sealer.seal(src, memoryview(slot.outbuf), final=final)
+                out = memoryview(slot.outbuf)[:sealed]
+                slot.pending.append(stored_pool.submit(state.stored_hash.update, out))
+                _write_all(fd, out)
+                offset += n
+                stored_bytes += sealed
+                if error is not None:
+                    raise error
+                if on_progress is not None:
+                    on_progress(offset, expected_size)
+                if final:
+                    break
+                if offset - last_checkpoint >= checkpoint_every:
+                    checkpoint()
+                    last_checkpoint = offset
+            extra, error = _fill(stream, memoryview(bytearray(1)))
+            if error is not None:
+                raise error
+            if extra:
+                raise ProtocolError(f"camera sent more than the {expected_size} bytes it announced")
+            for slot in slots:
+                slot.wait()
+            os.fsync(fd)
+        except DeviceError as exc:
+            for slot in slots:
+                slot.wait()
+            nonfinal = sealer.counter - (1 if final else 0)
+            if nonfinal > state.chunks and not isinstance(exc, IntegrityError):
+                checkpoint()  # keep what arrived intact for the next attempt
+            raise
+        finally:
+            plain_pool.shutdown(wait=True)
+            stored_pool.shutdown(wait=True)
+            os.close(fd)
+    except OSError as exc:
+        discard_partial(partial_path)
+        raise storage_error(exc, partial_path, "writing") from exc
+    except StorageError:
+        discard_partial(partial_path)
+        raise
+    except DeviceError:
+        if not sidecar_path(partial_path).exists():
+            discard_partial(partial_path)  # nothing resumable was recorded
+        raise
+
+    plain_digest = state.plain_hash.digest()
+    if not hmac.compare_digest(plain_digest, expected_sha256):
+        discard_partial(partial_path)
+        raise IntegrityError(
+            f"SHA-256 mismatch: camera says {expected_sha256.hex()}, received {plain_digest.hex()}"
+        )
+    try:
+        publish(partial_path, final_path)
+    except DockdError:
+        discard_partial(partial_path)
+        raise
+    discard_partial_sidecar(partial_path)
+    return IngestResult(
+        plaintext_sha256=plain_digest,
+        stored_sha256=state.stored_hash.digest(),
+        bytes=expected_size,
+        stored_bytes=stored_bytes,
+        seconds=time.monotonic() - started,
+        resumed_from=resumed_from,
+    )
+
+
+def discard_partial_sidecar(partial: Path) -> None:
+    """Forget the file key once the file is final: only recipients' identities open it now."""
+    remove_quietly(sidecar_path(partial))
+    try:
+        fsync_dir(partial.parent)
+    except OSError:
+        return

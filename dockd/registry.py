@@ -1,0 +1,53 @@
+"""Installed drivers, found through the `dockd.drivers` entry-point group.
+
+A vendor ships a driver as its own package; installing it is all it takes for dockd to
+know it. A driver that fails to load is reported and skipped, never fatal for the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import structlog
+
+from dockd.driver import Driver
+
+ENTRY_POINT_GROUP = "dockd.drivers"
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class DriverRegistry:
+    drivers: dict[str, Driver] = field(default_factory=dict)
+    #: entry-point name → why it could not be loaded
+    broken: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def discover(cls) -> DriverRegistry:
+        registry = cls()
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                driver = ep.load()
+                _check_driver(driver)
+            except Exception as exc:
+                registry.broken[ep.name] = f"{type(exc).__name__}: {exc}"
+                log.error("driver_load_failed", driver=ep.name, error=str(exc))
+                continue
+            registry.drivers[driver.name] = driver
+        return registry
+
+    def get(self, name: str) -> Driver | None:
+        return self.drivers.get(name)
+
+    def simulators(self) -> dict[str, Any]:
+        """Drivers that ship a device-side simulator, by name."""
+        return {n: d for n, d in self.drivers.items() if callable(getattr(d, "simulate", None))}
+
+
+def _check_driver(driver: object) -> None:
+    for attr in ("name", "vendor", "match_data", "open_session"):
+        if not hasattr(driver, attr):
+            raise TypeError(f"driver object lacks {attr!r}")

@@ -1,0 +1,228 @@
+"""The evidence store on disk: layout, name sanitising, atomic no-overwrite saves.
+
+Layout: <root>/<serial>/<YYYY>/<MM>/<DD>/<camera name>.age (date = recording start, UTC).
+Directories are 0700 and files 0600. A file is written as `.<name>.partial` in its final
+directory (O_CREAT|O_EXCL), fsynced, then moved to its final name *without replacing*
+anything (renameat2 RENAME_NOREPLACE, or link+unlink where that is unavailable), and the
+directory is fsynced. Final names never start with '.', so partials and their resume
+sidecars (`.<name>.partial.resume`) can never be mistaken for evidence.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import hashlib
+import os
+import re
+import stat
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dockd.errors import StorageError, StoreExists, StoreFull
+
+SUFFIX = ".age"
+PARTIAL_SUFFIX = ".partial"
+SIDECAR_SUFFIX = ".partial.resume"
+#: longest sanitised component; leaves room for '.', suffixes and a '-NNN' collision counter
+MAX_COMPONENT = 120
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+
+
+def sanitise(text: str, *, max_len: int = MAX_COMPONENT) -> str:
+    """A safe single path component: [A-Za-z0-9._-] only, no leading dot, length-capped.
+
+    Names that cannot mean anything (empty, '.', '..') are refused. A capped name keeps a
+    short hash of the original so two long names that share a prefix stay distinct.
+    """
+    if text in {"", ".", ".."}:
+        raise StorageError(f"refusing unusable name {text!r}")
+    safe = _UNSAFE.sub("_", text)
+    if safe.startswith("."):  # reserved for partials; also hides nothing from `ls`
+        safe = "_" + safe[1:]
+    if len(safe) > max_len:
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        safe = safe[: max_len - 9] + "-" + digest
+    return safe
+
+
+def recording_dir(root: Path, serial: str, started: datetime) -> Path:
+    day = started.astimezone(UTC) if started.tzinfo else started
+    return root / sanitise(serial) / f"{day.year:04d}" / f"{day.month:02d}" / f"{day.day:02d}"
+
+
+def storage_error(exc: OSError, path: Path, doing: str) -> StorageError:
+    """Map an OSError to a typed error: ENOSPC/EDQUOT become StoreFull."""
+    cls = StoreFull if exc.errno in _FULL_ERRNOS else StorageError
+    return cls(f"{path}: {doing}: {os.strerror(exc.errno or 0) or exc}")
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_dir(path: Path) -> None:
+    """Create path and missing parents as 0700 directories, durably; refuse symlinks."""
+    missing: list[Path] = []
+    probe = path
+    while True:
+        try:
+            st = os.lstat(probe)
+        except FileNotFoundError:
+            missing.append(probe)
+            if probe.parent == probe:
+                break
+            probe = probe.parent
+            continue
+        except OSError as exc:
+            raise storage_error(exc, probe, "checking directory") from exc
+        if not stat.S_ISDIR(st.st_mode):
+            raise StorageError(f"{probe}: exists and is not a directory (or is a symlink)")
+        break
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(DIR_MODE)
+            directory.chmod(DIR_MODE)  # umask can only narrow; be explicit anyway
+            fsync_dir(directory.parent)
+        except FileExistsError:
+            if not directory.is_dir() or directory.is_symlink():
+                raise StorageError(f"{directory}: exists and is not a directory") from None
+        except OSError as exc:
+            raise storage_error(exc, directory, "creating directory") from exc
+
+
+def partial_path(final: Path) -> Path:
+    return final.with_name("." + final.name + PARTIAL_SUFFIX)
+
+
+def sidecar_path(partial: Path) -> Path:
+    return partial.with_name(partial.name + ".resume")
+
+
+def unique_path(directory: Path, stem: str, suffix: str = SUFFIX) -> Path:
+    """A not-yet-existing `<directory>/<sanitised stem>[-N]<suffix>` with no partial either.
+
+    Only a hint: two writers can race for a name, so `publish` still never replaces.
+    """
+    base = sanitise(stem)
+    for n in range(100_000):
+        name = f"{base}{suffix}" if n == 0 else f"{base}-{n}{suffix}"
+        candidate = directory / name
+        if not os.path.lexists(candidate) and not os.path.lexists(partial_path(candidate)):
+            return candidate
+    raise StorageError(f"{directory}: no free name for {stem!r}")
+
+
+def create_partial(path: Path) -> int:
+    """Open a new partial for writing (never an existing one); return the fd."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags, FILE_MODE)
+        os.fchmod(fd, FILE_MODE)
+    except FileExistsError as exc:
+        raise StoreExists(f"{path}: partial already exists") from exc
+    except OSError as exc:
+        raise storage_error(exc, path, "creating partial") from exc
+    return fd
+
+
+def _renameat2_noreplace() -> Callable[..., int] | None:
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return None
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    func = getattr(libc, "renameat2", None)
+    if func is None:
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    func.restype = ctypes.c_int
+    return func  # type: ignore[no-any-return]
+
+
+_RENAMEAT2 = _renameat2_noreplace()
+
+
+def _move_noreplace(src: Path, dst: Path) -> None:
+    if _RENAMEAT2 is not None:
+        rc = _RENAMEAT2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
+        if rc == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP}:
+            raise OSError(err, os.strerror(err), str(dst))
+    # fallback: link fails with EEXIST instead of replacing; then drop the partial's name
+    os.link(src, dst)
+    src.unlink()
+
+
+def publish(partial: Path, final: Path) -> None:
+    """Give a durable (already fsynced) partial its final name, never replacing a file."""
+    if partial.parent != final.parent:
+        raise StorageError(f"{final}: partial must be in the same directory")
+    try:
+        _move_noreplace(partial, final)
+    except FileExistsError as exc:
+        raise StoreExists(f"{final}: already exists; the store never overwrites") from exc
+    except OSError as exc:
+        if exc.errno == errno.EEXIST:
+            raise StoreExists(f"{final}: already exists; the store never overwrites") from exc
+        raise storage_error(exc, final, "publishing") from exc
+    try:
+        fsync_dir(final.parent)
+    except OSError as exc:
+        raise storage_error(exc, final.parent, "syncing directory") from exc
+
+
+def remove_quietly(path: Path) -> None:
+    """Unlink if present; used on cleanup paths where the original error matters more."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        return
+
+
+def _is_leftover(name: str) -> bool:
+    return name.startswith(".") and (
+        name.endswith(PARTIAL_SUFFIX) or name.endswith(SIDECAR_SUFFIX) or name.endswith(".tmp")
+    )
+
+
+def list_partials(root: Path) -> list[Path]:
+    """Every partial, resume sidecar and sidecar temp file under root, sorted."""
+    found: list[Path] = []
+    if not root.is_dir():
+        return found
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        found.extend(Path(dirpath) / name for name in filenames if _is_leftover(name))
+    return sorted(found)
+
+
+def clean_partials(root: Path, keep: Collection[Path] = ()) -> list[Path]:
+    """Remove leftovers of interrupted writes, except partials in `keep` (to be resumed)
+    and their sidecars. Returns what was removed."""
+    kept = {Path(p) for p in keep}
+    kept |= {sidecar_path(p) for p in kept}
+    removed: list[Path] = []
+    for path in list_partials(root):
+        if path in kept:
+            continue
+        remove_quietly(path)
+        removed.append(path)
+    for directory in {p.parent for p in removed}:
+        try:
+            fsync_dir(directory)
+        except OSError:
+            continue
+    return removed

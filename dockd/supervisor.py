@@ -1,0 +1,140 @@
+"""The daemon's main loop: device events in, one worker per docked camera, signals handled.
+
+The watcher callbacks only enqueue (they run on watcher threads); this loop owns the state.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import structlog
+
+from dockd.devices import DeviceOpener
+from dockd.errors import DeviceError, DeviceGone, DockdError, NoDriver
+from dockd.events import Action, DeviceEvent, UsbDeviceRef
+from dockd.ingest import IngestContext, SessionReport, run_dock_session
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class SupervisorState:
+    """What has happened so far; read by --once, the console and the exit code."""
+
+    reports: list[SessionReport] = field(default_factory=list)
+    #: sessions that could not even start (identify failed, no driver, a driver bug)
+    broken: dict[str, str] = field(default_factory=dict)
+
+
+class Supervisor:
+    def __init__(self, ctx: IngestContext, opener: DeviceOpener, *,
+                 timeout_s: float, once: bool = False,
+                 more_to_come: Callable[[], bool] = lambda: False,
+                 heartbeat: Callable[[], None] | None = None,
+                 events: queue.Queue[DeviceEvent] | None = None) -> None:
+        self.ctx = ctx
+        self.opener = opener
+        self.timeout_s = timeout_s
+        self.once = once
+        #: for --once under simulation: cameras the scenario will still dock
+        self.more_to_come = more_to_come
+        self.heartbeat = heartbeat
+        self.events: queue.Queue[DeviceEvent] = events if events is not None else queue.Queue()
+        self.state = SupervisorState()
+        self._pool = ThreadPoolExecutor(ctx.config.ingest.max_parallel_cameras,
+                                        thread_name_prefix="camera")
+        self._active: dict[str, Future[None]] = {}
+        self._docked: dict[str, UsbDeviceRef] = {}
+        self._lock = threading.Lock()
+
+    # called from watcher threads: only enqueue
+    def on_event(self, event: DeviceEvent) -> None:
+        self.events.put(event)
+
+    def run(self) -> SupervisorState:
+        """Until stopped (or, with --once, until every camera has been processed)."""
+        try:
+            while not self.ctx.stop.is_set():
+                try:
+                    event = self.events.get(timeout=0.1)
+                except queue.Empty:
+                    event = None
+                if event is not None:
+                    self._dispatch(event)
+                self._reap()
+                if self.heartbeat is not None:
+                    self.heartbeat()
+                if self.once and self._all_done():
+                    break
+        finally:
+            self._pool.shutdown(wait=True)  # workers see ctx.stop and checkpoint
+            self._reap()
+        return self.state
+
+    def _all_done(self) -> bool:
+        return (self.events.empty() and not self._active and not self.more_to_come())
+
+    def active_count(self) -> int:
+        return len(self._active)
+
+    def _dispatch(self, event: DeviceEvent) -> None:
+        ref = event.device
+        if event.action is Action.REMOVE:
+            if self._docked.pop(ref.key, None) is not None:
+                log.info("camera_undocked", slot=ref.slot, port=ref.port_path)
+            return
+        if ref.key in self._docked:
+            return  # duplicate add
+        if self.opener.match(ref) is None:
+            return  # logged once by the opener
+        self._docked[ref.key] = ref
+        if ref.key in self._active:
+            return
+        self._active[ref.key] = self._pool.submit(self._work, ref)
+
+    def _reap(self) -> None:
+        for key, fut in list(self._active.items()):
+            if fut.done():
+                del self._active[key]
+
+    def _work(self, ref: UsbDeviceRef) -> None:
+        """One camera, from open to reconciliation. Nothing escapes: other cameras carry on."""
+        bound = log.bind(slot=ref.slot, port=ref.port_path)
+        try:
+            matched, session = self.opener.open(ref, timeout_s=self.timeout_s)
+        except DeviceGone as exc:
+            bound.info("camera_gone_before_session", error=str(exc))
+            return
+        except (DeviceError, NoDriver) as exc:
+            self._broken(ref, f"cannot open session: {exc}")
+            return
+        try:
+            report = run_dock_session(self.ctx, ref, session, matched.driver.name)
+        except DockdError as exc:
+            self._broken(ref, f"{type(exc).__name__}: {exc}")
+            return
+        except Exception as exc:  # a driver or core bug: log it fully, keep the daemon up
+            bound.exception("dock_session_crashed", error=str(exc))
+            self._broken(ref, f"internal error: {type(exc).__name__}: {exc}")
+            return
+        with self._lock:
+            self.state.reports.append(report)
+
+    def _broken(self, ref: UsbDeviceRef, reason: str) -> None:
+        log.error("dock_session_failed", slot=ref.slot, port=ref.port_path, error=reason)
+        with self._lock:
+            self.state.broken[f"slot {ref.slot} ({ref.port_path})"] = reason
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.01) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step_s)
+    return predicate()

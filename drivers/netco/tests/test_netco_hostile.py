@@ -1,0 +1,274 @@
+"""A hostile camera: scripted firmware that answers with crafted frames. The session must
+raise a typed DeviceError for each, never hang, and stay usable (or be cleanly reopenable)."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+import usb.core
+from dockd_netco import DRIVER
+from dockd_netco import protocol as p
+from dockd_netco.device import describe
+from dockd_netco.host import NetcoSession
+
+from dockd.errors import DeviceError, DeviceGone, DeviceRefused, DeviceTimeout, ProtocolError
+from dockd.sim.device import SimGone, SimNoAnswer, SimStall
+from dockd.sim.pyusb_backend import SimBackend
+from dockd.sim.spec import CameraSpec
+
+Handler = Callable[[p.Frame], list[bytes]]
+WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def answer(cmd: p.Command, seq: int, payload: bytes = b"", status: int = p.Status.OK) -> bytes:
+    return p.encode_frame(cmd, seq, payload, status=status, response=True)
+
+
+def entry(name: bytes, size: int = 10) -> p.WireRecording:
+    return p.WireRecording(name, size, WHEN, 1000, 0, bytes(32))
+
+
+class ScriptedCamera:
+    """SimCamera whose bulk answers come from per-command handlers."""
+
+    def __init__(self, handlers: dict[p.Command, Handler]) -> None:
+        self.description = describe(CameraSpec(serial="NC-666", slot=1))
+        self.handlers = handlers
+        self.queue: list[bytes] = []
+        self.identify = p.encode_identify()
+        self.state = p.DeviceState.IDLE
+        self.resets = 0
+        self.gone = False
+
+    def control_in(self, request_type: int, request: int, value: int, index: int,
+                   length: int) -> bytes:
+        if request == p.REQ_IDENTIFY:
+            return self.identify
+        if request == p.REQ_STATUS:
+            return p.encode_status(self.state, 0, 0)
+        raise SimStall
+
+    def control_out(self, request_type: int, request: int, value: int, index: int,
+                    data: bytes) -> None:
+        if request != p.REQ_RESET:
+            raise SimStall
+        self.resets += 1
+        self.queue.clear()
+
+    def bulk_write(self, endpoint: int, data: bytes) -> int:
+        frame = p.decode_frame(data, expect_response=False)
+        self.queue = list(self.handlers[frame.command](frame))
+        return len(data)
+
+    def bulk_read_into(self, endpoint: int, buffer: memoryview) -> int:
+        if self.gone:
+            raise SimGone
+        if not self.queue:
+            raise SimNoAnswer
+        data = self.queue.pop(0)
+        n = min(len(data), len(buffer))
+        buffer[:n] = data[:n]
+        return n
+
+    def unplugged(self) -> bool:
+        return self.gone
+
+    def close(self) -> None:
+        pass
+
+
+def open_session(camera: ScriptedCamera, timeout_s: float = 0.05) -> NetcoSession:
+    backend = SimBackend()
+    backend.plug(camera)
+    dev = next(iter(usb.core.find(find_all=True, backend=backend, idVendor=0x1209)))
+    return DRIVER.open_session(dev, timeout_s=timeout_s)
+
+
+def listing(*pages: tuple[int, int, list[p.WireRecording]]) -> Handler:
+    def handle(frame: p.Frame) -> list[bytes]:
+        page = p.decode_page_request(frame.payload)
+        count, total, entries = pages[page]
+        return [answer(frame.command, frame.seq,
+                       p.encode_list_page(page, count, total, entries))]
+    return handle
+
+
+Blocks = Callable[[int], list[bytes]]  # the READ's sequence number → transfers after it
+
+
+def reader(size: int, blocks: Blocks, length: int | None = None,
+           offset: int | None = None) -> Handler:
+    def handle(frame: p.Frame) -> list[bytes]:
+        req = p.decode_read_request(frame.payload)
+        n = min(req.length, size - req.offset) if length is None else length
+        head = p.ReadAnswer(size, req.offset if offset is None else offset, n, 4096)
+        return [answer(frame.command, frame.seq, p.encode_read_answer(head)),
+                *blocks(frame.seq)]
+    return handle
+
+
+def block(seq: int, offset: int, data: bytes, crc: int | None = None,
+          length: int | None = None) -> list[bytes]:
+    head = p.DataHead(offset, len(data) if length is None else length,
+                      zlib.crc32(data) if crc is None else crc)
+    return [answer(p.Command.DATA, seq, p.encode_data_head(head)), data]
+
+
+@pytest.mark.parametrize(("pages", "message"), [
+    (((1, 1, [entry(b"a/b")]),), "path separator"),
+    (((1, 1, [entry(b"..")]),), "path component"),
+    (((1, 1, [entry(b"\xff")]),), "not UTF-8"),
+    (((1, 2, [entry(b"a"), entry(b"a")]),), "twice"),
+    (((1, 3, [entry(b"a")]),), "announced 3 recordings but listed 1"),
+    (((2, 1, [entry(b"a")]), (3, 1, [])), "page count from 2 to 3"),
+    (((2, 1, [entry(b"a")]), (2, 2, [entry(b"b")])), "recording count from 1 to 2"),
+    (((2, 1, [entry(b"a")]), (2, 1, [entry(b"b")])), "more recordings than its total"),
+    (((1, 1, [entry(b"a", p.MAX_RECORDING_SIZE + 1)]),), "1 TiB"),
+])
+def test_hostile_listings(pages, message: str) -> None:
+    session = open_session(ScriptedCamera({p.Command.LIST_RECORDINGS: listing(*pages)}))
+    with pytest.raises(ProtocolError, match=message):
+        session.recordings()
+
+
+def test_answer_for_another_page() -> None:
+    def handle(frame: p.Frame) -> list[bytes]:
+        return [answer(frame.command, frame.seq, p.encode_list_page(1, 2, 0, []))]
+    with pytest.raises(ProtocolError, match="page 1 when asked for page 0"):
+        open_session(ScriptedCamera({p.Command.LIST_RECORDINGS: handle})).recordings()
+
+
+DATA = bytes(range(256)) * 40  # 10240 bytes
+
+
+def stream_of(blocks: Blocks, size: int = len(DATA),
+              **kw: int) -> tuple[ScriptedCamera, NetcoSession]:
+    camera = ScriptedCamera({p.Command.READ: reader(size, blocks, **kw),
+                             p.Command.GET_BATTERY: lambda f: [answer(
+                                 f.command, f.seq, p.BATTERY.pack(500, 0, 0, 0, 0, 0, 0, 0))]})
+    return camera, open_session(camera)
+
+
+def drain(stream) -> bytes:
+    buf = memoryview(bytearray(100_000))
+    out = bytearray()
+    while n := stream.readinto(buf):
+        out += buf[:n]
+    return bytes(out)
+
+
+def test_scripted_stream_reads_cleanly() -> None:
+    _, session = stream_of(lambda s: [*block(s, 0, DATA[:4096]), *block(s, 4096, DATA[4096:8192]),
+                                      *block(s, 8192, DATA[8192:])])
+    assert drain(session.open_recording("x")) == DATA
+
+
+@pytest.mark.parametrize(("blocks", "message"), [
+    (lambda s: block(s, 0, DATA[:8192]), "exceeds the announced block size 4096"),
+    # block header says 4096, the transfer carries less
+    (lambda s: block(s, 0, DATA[:100], length=4096), "header said 4096"),
+    (lambda s: block(s, 0, DATA[:4096], crc=1), "fails its CRC"),
+    (lambda s: block(s, 8, DATA[:4096]), "data for 8, expected 0"),
+    (lambda s: [answer(p.Command.GET_INFO, s)], "answered GET_INFO to DATA"),
+    (lambda s: [answer(p.Command.DATA, s + 7)] * 5, "wrong sequence number"),
+    (lambda s: [b"\x00" * 20], "magic"),
+    (lambda s: [answer(p.Command.DATA, s, status=p.Status.READ_ERROR)], "flash"),
+])
+def test_hostile_data_blocks(blocks, message: str) -> None:
+    camera, session = stream_of(blocks)
+    with pytest.raises(DeviceError, match=message):
+        drain(session.open_recording("x"))
+    # the session recovers: RESET, then another command works
+    resets = camera.resets
+    assert session.battery().soc_percent == 50
+    assert camera.resets == resets + 1
+
+
+def test_more_bytes_than_the_read_answer_announced() -> None:
+    _, session = stream_of(lambda s: block(s, 0, DATA[:4096]), length=100)
+    with pytest.raises(ProtocolError, match="sends 4096 bytes, only 100 were announced"):
+        drain(session.open_recording("x"))
+
+
+def test_a_stale_frame_is_skipped() -> None:
+    def blocks(s: int) -> list[bytes]:
+        stale = answer(p.Command.DATA, s - 1)
+        return [stale, *block(s, 0, DATA[:4096]), stale, *block(s, 4096, DATA[4096:8192]),
+                *block(s, 8192, DATA[8192:])]
+    _, session = stream_of(blocks)
+    assert drain(session.open_recording("x")) == DATA
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"offset": 5, "length": 10}, "answered READ at 5"),
+    ({"length": 0}, "no data"),
+    ({"size": p.MAX_RECORDING_SIZE + 1, "length": 10}, "1 TiB"),
+])
+def test_hostile_read_answers(kw: dict[str, int], message: str) -> None:
+    _, session = stream_of(lambda s: [], **kw)
+    with pytest.raises(ProtocolError, match=message):
+        session.open_recording("x")
+
+
+def test_size_changing_between_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(p, "MAX_READ_LENGTH", 4096)
+    sizes = iter([len(DATA), len(DATA) + 1])
+
+    def handle(frame: p.Frame) -> list[bytes]:
+        req = p.decode_read_request(frame.payload)
+        head = p.ReadAnswer(next(sizes), req.offset, 4096, 4096)
+        return [answer(frame.command, frame.seq, p.encode_read_answer(head)),
+                *block(frame.seq, req.offset, DATA[req.offset:req.offset + 4096])]
+    session = open_session(ScriptedCamera({p.Command.READ: handle}))
+    with pytest.raises(ProtocolError, match="size changed"):
+        drain(session.open_recording("x"))
+
+
+def test_camera_refusal_carries_its_status() -> None:
+    camera = ScriptedCamera({p.Command.DELETE: lambda f: [answer(f.command, f.seq,
+                                                                  status=p.Status.BUSY)]})
+    with pytest.raises(DeviceRefused, match="busy") as e:
+        open_session(camera).delete_recording("x")
+    assert e.value.status == p.Status.BUSY
+
+
+def test_unknown_status_code_is_a_protocol_error() -> None:
+    camera = ScriptedCamera({p.Command.GET_BATTERY: lambda f: [answer(f.command, f.seq,
+                                                                       status=0x42)]})
+    with pytest.raises(ProtocolError, match="unknown status"):
+        open_session(camera).battery()
+
+
+def test_wrong_identify_block_is_refused_at_open() -> None:
+    camera = ScriptedCamera({})
+    camera.identify = b"XXXX" + camera.identify[4:]
+    with pytest.raises(ProtocolError, match="not a NetCo camera"):
+        open_session(camera)
+    camera.identify = p.encode_identify()[:-1]
+    with pytest.raises(ProtocolError, match="expected 16"):
+        open_session(camera)
+
+
+def test_camera_that_stays_busy_after_reset() -> None:
+    camera = ScriptedCamera({})
+    camera.state = p.DeviceState.STREAMING
+    with pytest.raises(ProtocolError, match="still STREAMING"):
+        open_session(camera)
+
+
+def test_silent_camera_times_out_rather_than_hanging() -> None:
+    session = open_session(ScriptedCamera({p.Command.GET_INFO: lambda f: []}))
+    with pytest.raises(DeviceTimeout):
+        session.identity()
+
+
+def test_vanishing_camera() -> None:
+    camera = ScriptedCamera({p.Command.GET_INFO: lambda f: []})
+    session = open_session(camera)
+    camera.gone = True
+    with pytest.raises(DeviceGone):
+        session.identity()
+    session.close()

@@ -1,0 +1,171 @@
+"""The catalog schema comes from the packaged migrations, on real SQLite files."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from dockd.catalog import Catalog, migrate
+from dockd.catalog.db import make_engine
+from dockd.catalog.schema import Base
+from dockd.errors import CatalogError, CatalogVersionError
+
+TABLES = {
+    "alembic_version",
+    "docks",
+    "ports",
+    "cameras",
+    "dock_sessions",
+    "recordings",
+    "transfer_attempts",
+    "audit_events",
+    "audit_head",
+}
+
+
+def url_of(path) -> str:
+    return f"sqlite:///{path}"
+
+
+def test_fresh_catalog_is_created_at_head_and_matches_the_models(tmp_path):
+    db = tmp_path / "cat.db"
+    with Catalog.open(url_of(db)) as cat, cat.engine.connect() as conn:
+        assert set(inspect(conn).get_table_names()) == TABLES
+        assert migrate.current_revision(conn) == migrate.head_revision() == "0002_audit"
+        # the migrations build exactly what the models describe: no drift
+        diffs = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
+        assert diffs == []
+
+
+def test_open_twice_is_a_no_op(tmp_path):
+    db = tmp_path / "cat.db"
+    with Catalog.open(url_of(db)) as cat:
+        cat.record_event("exported", details={"n": 1})
+    with Catalog.open(url_of(db)) as cat:
+        assert [e.kind for e in cat.events()] == ["exported"]
+        assert cat.verify_chain() == []
+
+
+def test_upgrade_from_an_old_revision_keeps_data(tmp_path):
+    db = tmp_path / "cat.db"
+    engine = make_engine(url_of(db), create_dirs=True)
+    migrate.upgrade(engine, "0001_core")
+    now = datetime(2026, 11, 1, 8, 0, tzinfo=UTC).replace(tzinfo=None).isoformat(" ")
+    with engine.begin() as conn:
+        assert "audit_events" not in inspect(conn).get_table_names()
+        conn.execute(
+            text(
+                "INSERT INTO cameras (serial, vendor, model, firmware, first_seen, last_seen)"
+                " VALUES ('OLD1', 'V', 'M', '1', :t, :t)"
+            ),
+            {"t": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO recordings (camera_serial, camera_name, size, started, duration_s,"
+                " prerecord_s, camera_sha256, status, attempts, created_at, updated_at)"
+                " VALUES ('OLD1', 'a.mp4', 5, :t, 1.0, 0.0, :h, 'pending', 0, :t, :t)"
+            ),
+            {"t": now, "h": "ab" * 32},
+        )
+    engine.dispose()
+
+    with Catalog.open(url_of(db)) as cat:
+        (rec,) = cat.recordings()
+        assert (rec.camera_serial, rec.camera_name, rec.size) == ("OLD1", "a.mp4", 5)
+        assert rec.started == datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+        assert cat.status_snapshot().audit_seq == 0
+        cat.record_event("verified_later", recording_id=rec.id)
+        assert cat.verify_chain() == []
+        with cat.engine.connect() as conn:
+            assert migrate.current_revision(conn) == migrate.head_revision()
+
+
+def test_catalog_newer_than_the_code_is_refused_and_left_alone(tmp_path):
+    db = tmp_path / "cat.db"
+    Catalog.open(url_of(db)).close()
+    engine = make_engine(url_of(db), create_dirs=False)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099_future'"))
+    engine.dispose()
+
+    with pytest.raises(CatalogVersionError, match=r"0099_future.*newer"):
+        Catalog.open(url_of(db))
+    engine = make_engine(url_of(db), create_dirs=False)
+    with engine.connect() as conn:
+        assert migrate.current_revision(conn) == "0099_future"
+    engine.dispose()
+
+
+def test_a_database_that_is_not_a_catalog_is_refused(tmp_path):
+    db = tmp_path / "other.db"
+    engine = make_engine(url_of(db), create_dirs=True)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE photos (id INTEGER PRIMARY KEY)"))
+    engine.dispose()
+    with pytest.raises(CatalogVersionError, match="not a dockd catalog"):
+        Catalog.open(url_of(db))
+
+
+def test_an_unreadable_file_is_a_typed_error(tmp_path):
+    db = tmp_path / "cat.db"
+    db.write_bytes(b"this is not an SQLite database at all\n" * 200)
+    with pytest.raises(CatalogError, match="cannot read catalog") as info:
+        Catalog.open(url_of(db))
+    assert not isinstance(info.value, CatalogVersionError)
+    assert info.value.exit_code == 6
+
+
+def test_memory_and_missing_directory_are_refused(tmp_path):
+    with pytest.raises(CatalogError, match="durable"):
+        Catalog.open("sqlite://")
+    with pytest.raises(CatalogError, match="does not exist"):
+        Catalog.open(url_of(tmp_path / "nope" / "cat.db"), create_dirs=False)
+
+
+def test_file_and_directory_are_private(tmp_path):
+    db = tmp_path / "var" / "dockd" / "cat.db"
+    with Catalog.open(url_of(db)) as cat:
+        cat.record_event("exported")  # keeps the -wal file around while open
+        with cat.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+            assert stat.S_IMODE(os.stat(db.parent).st_mode) == 0o700
+            wal = db.with_name("cat.db-wal")
+            assert wal.exists()
+            assert stat.S_IMODE(os.stat(wal).st_mode) == 0o600
+
+
+def test_durability_pragmas_are_in_force_on_every_pooled_connection(tmp_path):
+    with Catalog.open(url_of(tmp_path / "cat.db")) as cat:
+        results: list[tuple] = []
+        together = threading.Barrier(4)
+
+        def probe(barrier: threading.Barrier | None = None) -> None:
+            with cat.engine.connect() as conn:
+                if barrier is not None:
+                    barrier.wait(timeout=10)  # four connections open at once
+                results.append(
+                    tuple(
+                        conn.exec_driver_sql(f"PRAGMA {p}").scalar()
+                        for p in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+                    )
+                )
+
+        threads = [threading.Thread(target=probe, args=(together,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        probe()
+        # synchronous 2 = FULL
+        assert results == [("wal", 2, 1, 30000)] * 5
