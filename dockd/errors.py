@@ -144,7 +144,7 @@ class TruncatedFile(AuthenticationFailed):
 class CatalogError(DockdError):
     """The catalog cannot be opened or used as asked (unreadable, wrong version, bad state)."""
 
-    exit_code = 6
+    exit_code = 8
 
 
 class CatalogVersionError(CatalogError):
@@ -163,3 +163,13 @@ class IncompleteIngest(DockdError):
     dock_session lines and `dockctl recordings`)."""
 
     exit_code = 6
+
+
+# --- dockctl (appended by the dockctl part) -------------------------------------------
+
+
+class VerifyFailed(DockdError):
+    """`dockctl verify`/`audit`: a stored file, its hashes or the audit chain failed a check.
+    The message names every failure."""
+
+    exit_code = 7

@@ -18,6 +18,7 @@ from dockd.devices import DeviceOpener
 from dockd.errors import DeviceError, DeviceGone, DockdError, NoDriver
 from dockd.events import Action, DeviceEvent, UsbDeviceRef
 from dockd.ingest import IngestContext, SessionReport, run_dock_session
+from dockd.sdnotify import Liveness, slot_name
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +37,8 @@ class Supervisor:
                  timeout_s: float, once: bool = False,
                  more_to_come: Callable[[], bool] = lambda: False,
                  heartbeat: Callable[[], None] | None = None,
-                 events: queue.Queue[DeviceEvent] | None = None) -> None:
+                 events: queue.Queue[DeviceEvent] | None = None,
+                 liveness: Liveness | None = None) -> None:
         self.ctx = ctx
         self.opener = opener
         self.timeout_s = timeout_s
@@ -44,6 +46,8 @@ class Supervisor:
         #: for --once under simulation: cameras the scenario will still dock
         self.more_to_come = more_to_come
         self.heartbeat = heartbeat
+        #: workers register here so the watchdog can tell a stuck one (dockd/sdnotify.py)
+        self.liveness = liveness if liveness is not None else Liveness()
         self.events: queue.Queue[DeviceEvent] = events if events is not None else queue.Queue()
         self.state = SupervisorState()
         self._pool = ThreadPoolExecutor(ctx.config.ingest.max_parallel_cameras,
@@ -82,6 +86,9 @@ class Supervisor:
     def active_count(self) -> int:
         return len(self._active)
 
+    def docked_count(self) -> int:
+        return len(self._docked)
+
     def _dispatch(self, event: DeviceEvent) -> None:
         ref = event.device
         if event.action is Action.REMOVE:
@@ -103,6 +110,10 @@ class Supervisor:
                 del self._active[key]
 
     def _work(self, ref: UsbDeviceRef) -> None:
+        with self.liveness.working(slot_name(ref.slot)):
+            self._session(ref)
+
+    def _session(self, ref: UsbDeviceRef) -> None:
         """One camera, from open to reconciliation. Nothing escapes: other cameras carry on."""
         bound = log.bind(slot=ref.slot, port=ref.port_path)
         try:

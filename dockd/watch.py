@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import select
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,12 +35,14 @@ class UdevWatcher:
     """Reports USB devices appearing and disappearing, each once."""
 
     def __init__(self, callback: Callable[[DeviceEvent], None], *,
-                 context: pyudev.Context | None = None) -> None:
+                 context: pyudev.Context | None = None, monitor: Any = None) -> None:
+        """`context` and `monitor` are pyudev's unless given (tests give stand-ins)."""
         self._callback = callback
         self._context = context if context is not None else pyudev.Context()
         self._lock = threading.Lock()
         self._known: dict[str, UsbDeviceRef] = {}
-        self._monitor: pyudev.Monitor | None = None
+        self._given_monitor = monitor
+        self._monitor: Any = None
         self._thread: threading.Thread | None = None
         self._stop_r, self._stop_w = -1, -1
 
@@ -49,8 +52,8 @@ class UdevWatcher:
         """Listen first, then enumerate, so nothing plugged in between is missed."""
         if self._thread is not None:
             raise RuntimeError("watcher already started")
-        monitor = pyudev.Monitor.from_netlink(self._context)
-        monitor.filter_by("usb", "usb_device")
+        monitor = self._given_monitor or pyudev.Monitor.from_netlink(self._context)
+        monitor.filter_by("usb", "usb_device")  # in the kernel: other subsystems never wake us
         monitor.start()
         self._monitor = monitor
         for event in self.coldplug():
@@ -76,6 +79,19 @@ class UdevWatcher:
         devices = self._context.list_devices(subsystem="usb", DEVTYPE="usb_device")
         return [event for device in devices
                 if (event := self._appeared(device, wait_for_bind=False))]
+
+    def resync(self) -> list[DeviceEvent]:
+        """Events that bring what was reported in line with what is present now: after the
+        monitor lost events (its socket overflowed), or whenever in doubt."""
+        present = {str(d.sys_path): d
+                   for d in self._context.list_devices(subsystem="usb", DEVTYPE="usb_device")}
+        with self._lock:
+            vanished = [self._known.pop(p) for p in list(self._known) if p not in present]
+        events = [DeviceEvent(Action.REMOVE, ref) for ref in vanished]
+        for device in present.values():
+            if (event := self._appeared(device, wait_for_bind=False)) is not None:
+                events.append(event)
+        return events
 
     def known(self) -> list[UsbDeviceRef]:
         with self._lock:
@@ -119,10 +135,22 @@ class UdevWatcher:
             ready, _, _ = select.select([monitor.fileno(), self._stop_r], [], [])
             if self._stop_r in ready:
                 return
-            for device in _drain(monitor):
-                event = self.handle(device, device.action)
-                if event is not None:
+            try:
+                for device in _drain(monitor):
+                    self._handle_safely(device)
+            except OSError as exc:  # e.g. ENOBUFS: events were dropped, so look again
+                log.warning("udev_monitor_lost_events", error=str(exc))
+                for event in self.resync():
                     self._deliver(event)
+
+    def _handle_safely(self, device: Any) -> None:
+        try:
+            event = self.handle(device, device.action)
+        except Exception:  # one odd device must not end hotplug for all the others
+            log.exception("udev_event_failed", sys_path=str(device.sys_path))
+            return
+        if event is not None:
+            self._deliver(event)
 
     def _deliver(self, event: DeviceEvent) -> None:
         try:
@@ -132,7 +160,7 @@ class UdevWatcher:
                           port_path=event.device.port_path)
 
 
-def _drain(monitor: pyudev.Monitor) -> Iterable[Any]:
+def _drain(monitor: Any) -> Iterable[Any]:
     while (device := monitor.poll(timeout=0)) is not None:
         yield device
 
@@ -226,13 +254,22 @@ def _interface_classes(device: Any) -> tuple[int, ...]:
     return tuple(classes)
 
 
-def find_pyusb_device(ref: UsbDeviceRef, backend: Any = None) -> Any:
+def find_pyusb_device(ref: UsbDeviceRef, backend: Any = None, *, wait_s: float = 0.0) -> Any:
     """The pyusb device behind a reference, or None (gone, or the address was reused by
-    another device)."""
+    another device).
+
+    libusb learns of hot-plugged devices from its own udev listener, which may run a few
+    milliseconds behind ours: `wait_s` allows it that long.
+    """
     import usb.core  # noqa: PLC0415 - keep importing the watcher free of libusb
 
     def same_ids(dev: Any) -> bool:
         return bool(dev.idVendor == ref.vendor_id and dev.idProduct == ref.product_id)
 
-    return usb.core.find(bus=ref.bus, address=ref.address, backend=backend,
-                         custom_match=same_ids)
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = usb.core.find(bus=ref.bus, address=ref.address, backend=backend,
+                              custom_match=same_ids)
+        if found is not None or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.005)

@@ -122,7 +122,7 @@ def test_an_unreadable_file_is_a_typed_error(tmp_path):
     with pytest.raises(CatalogError, match="cannot read catalog") as info:
         Catalog.open(url_of(db))
     assert not isinstance(info.value, CatalogVersionError)
-    assert info.value.exit_code == 6
+    assert info.value.exit_code == 8
 
 
 def test_memory_and_missing_directory_are_refused(tmp_path):

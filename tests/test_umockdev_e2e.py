@@ -113,14 +113,9 @@ def wait_for(events: queue.Queue[DeviceEvent], action: Action, port_path: str) -
 
 
 def find_device(ref: UsbDeviceRef):
-    """libusb learns of a hot-plugged device from its own udev thread: allow it a moment."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        device = find_pyusb_device(ref)
-        if device is not None:
-            return device
-        time.sleep(0.01)
-    raise AssertionError(f"libusb never saw {ref}")
+    device = find_pyusb_device(ref, wait_s=WAIT_S)
+    assert device is not None, f"libusb never saw {ref}"
+    return device
 
 
 @pytest.mark.umockdev

@@ -6,8 +6,10 @@ reads); the `umockdev` tests run the real pyudev monitor against a umockdev test
 
 from __future__ import annotations
 
+import os
 import queue
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import pytest
@@ -217,6 +219,93 @@ def test_a_failing_callback_is_logged_not_fatal():
         w._deliver(DeviceEvent(Action.ADD, ref))
     assert logs[0]["event"] == "device_event_callback_failed"
     assert logs[0]["port_path"] == "1-1.3"
+
+
+def test_resync_reports_what_changed_while_events_were_lost():
+    one, two, three = camera(1, devnum=3), camera(2, devnum=4), camera(3, devnum=5)
+    context = FakeContext([one, two])
+    w = UdevWatcher(lambda event: None, context=context)
+    w.coldplug()
+    context.devices = [two, three]  # 1 left and 3 arrived unseen
+    events = w.resync()
+    assert [(e.action, e.device.port_path) for e in events] == [
+        (Action.REMOVE, "1-1.1"), (Action.ADD, "1-1.3")]
+    assert w.resync() == []
+
+
+class FakeMonitor:
+    """A pyudev Monitor stand-in: a real pipe to select on, a script of what poll returns."""
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe()
+        self.script: deque[FakeDevice | Exception] = deque()
+        self.filters: list[tuple[str, str]] = []
+        self.started = False
+
+    def filter_by(self, subsystem: str, device_type: str) -> None:
+        self.filters.append((subsystem, device_type))
+
+    def start(self) -> None:
+        self.started = True
+
+    def fileno(self) -> int:
+        return self.r
+
+    def push(self, item: FakeDevice | Exception, action: str | None = None) -> None:
+        if isinstance(item, FakeDevice):
+            item = FakeDevice(item.sys_path, item.attributes, item.properties, item.children,
+                              action)
+        self.script.append(item)
+        os.write(self.w, b"!")
+
+    def poll(self, timeout: float = 0) -> FakeDevice | None:
+        if not self.script:
+            return None
+        os.read(self.r, 1)
+        item = self.script.popleft()
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def close(self) -> None:
+        os.close(self.r)
+        os.close(self.w)
+
+
+def test_watcher_thread_collapses_duplicates_and_survives_lost_events():
+    present = camera(1, devnum=3)
+    context = FakeContext([present])
+    monitor = FakeMonitor()
+    events: queue.Queue[DeviceEvent] = queue.Queue()
+    w = UdevWatcher(events.put, context=context, monitor=monitor)
+    try:
+        w.start()
+        assert monitor.filters == [("usb", "usb_device")] and monitor.started
+        assert next_event(events).device.port_path == "1-1.1"  # coldplug, on start
+
+        new = camera(2, devnum=4)
+        monitor.push(present, "add")  # the monitor's copy of the coldplugged device
+        monitor.push(new, "add")
+        monitor.push(new, "bind")
+        monitor.push(new, "change")
+        added = next_event(events)
+        assert (added.action, added.device.port_path) == (Action.ADD, "1-1.2")
+
+        context.devices = [present, new, camera(3, devnum=5)]
+        with capture_logs() as logs:
+            monitor.push(OSError(105, "No buffer space available"))  # events were dropped
+            found = next_event(events)
+        assert (found.action, found.device.port_path) == (Action.ADD, "1-1.3")
+        assert logs[0]["event"] == "udev_monitor_lost_events"
+
+        monitor.push(new, "remove")
+        monitor.push(new, "remove")
+        removed = next_event(events)
+        assert removed == DeviceEvent(Action.REMOVE, added.device)
+        assert_quiet(events, 0.1)
+    finally:
+        w.stop()
+        monitor.close()
 
 
 class Quiet:

@@ -22,7 +22,8 @@ import struct
 import sys
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -130,9 +131,20 @@ class _Throttle(Protocol):
     def consume(self, nbytes: int) -> None: ...
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """How a URB ended: what the kernel writes back into it."""
+
+    status: int  # 0 or -errno, as in struct usbdevfs_urb
+    actual: int = 0
+    payload: bytes = b""
+    #: where payload goes in the buffer
+    payload_offset: int = 0
+
+
 @dataclass(eq=False)
 class _Urb:
-    """A submitted URB: the client's memory views and, once done, its outcome."""
+    """A submitted URB: views of the client's memory and, once done, its outcome."""
 
     urb: _IoctlData
     buffer: _IoctlData | None
@@ -140,21 +152,14 @@ class _Urb:
     endpoint: int
     length: int
     out_data: bytes
-    status: int = 0
-    actual: int = 0
-    payload: bytes = b""
-    #: where payload goes in the buffer (control IN data follows the 8-byte setup)
-    payload_offset: int = 0
-    done: bool = False
-    discarded: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    outcome: _Outcome | None = None
 
 
 class UsbfsDevice:
     """Answers usbdevfs ioctls for one simulated camera."""
 
-    def __init__(self, camera: SimCamera, *, devnum: int, throttle: _Throttle | None,
-                 on_gone: Any = None) -> None:
+    def __init__(self, camera: SimCamera, *, devnum: int, throttle: _Throttle | None = None,
+                 on_gone: Callable[[], None] | None = None) -> None:
         self.camera = camera
         self.description: UsbDeviceDescription = camera.description
         self.devnum = devnum
@@ -245,10 +250,12 @@ class UsbfsDevice:
             if not self._completed:
                 return -1, errno.EAGAIN
             job = self._completed.popleft()
-        if job.buffer is not None and job.payload:
-            job.buffer.update(job.payload_offset, job.payload)
-        job.urb.update(_URB_STATUS_OFFSET, struct.pack("<i", job.status))
-        job.urb.update(_URB_ACTUAL_OFFSET, struct.pack("<i", job.actual))
+        outcome = job.outcome
+        assert outcome is not None  # set before a URB is queued as completed
+        if job.buffer is not None and outcome.payload:
+            job.buffer.update(outcome.payload_offset, outcome.payload)
+        job.urb.update(_URB_STATUS_OFFSET, struct.pack("<i", outcome.status))
+        job.urb.update(_URB_ACTUAL_OFFSET, struct.pack("<i", outcome.actual))
         slot = arg.resolve(0, 8)
         if slot is None:
             return -1, errno.EFAULT
@@ -261,8 +268,7 @@ class UsbfsDevice:
             job = self._inflight.pop(addr, None)
             if job is None:
                 return -1, errno.EINVAL
-            job.discarded = True
-            job.status, job.actual, job.payload = -errno.ENOENT, 0, b""
+            job.outcome = _Outcome(-errno.ENOENT)  # what the kernel reports for a cancel
             self._completed.append(job)
         return 0, 0
 
@@ -292,44 +298,41 @@ class UsbfsDevice:
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
             try:
-                self._run(job)
+                outcome = self._run(job)
             except SimNoAnswer:
                 continue  # stays in flight until the host discards it on its timeout
             except SimStall:
-                job.status, job.payload = -errno.EPIPE, b""
+                outcome = _Outcome(-errno.EPIPE)
             except SimGone:
                 self._mark_gone()
-                job.status, job.payload = -errno.ENODEV, b""
+                outcome = _Outcome(-errno.ENODEV)
             except Exception:  # a simulator bug looks like a protocol error on the wire
                 log.exception("sim_camera_failed", devnum=self.devnum)
-                job.status, job.payload = -errno.EPROTO, b""
-            with self._lock:
-                if job.discarded or self._inflight.pop(job.urb.client_addr, None) is None:
-                    continue
-                job.done = True
-                self._completed.append(job)
+                outcome = _Outcome(-errno.EPROTO)
+            with self._lock:  # a URB the host discarded meanwhile keeps its -ENOENT
+                if self._inflight.pop(job.urb.client_addr, None) is job:
+                    job.outcome = outcome
+                    self._completed.append(job)
             if self.camera.unplugged():
                 self._mark_gone()
 
-    def _run(self, job: _Urb) -> None:
+    def _run(self, job: _Urb) -> _Outcome:
         if job.type == _URB_TYPE_CONTROL:
-            self._control(job)
-            return
+            return self._control(job)
         if job.endpoint & 0x80:
             buf = bytearray(job.length)
-            n = self.camera.bulk_read_into(job.endpoint, memoryview(buf))
-            n = max(0, min(n, job.length))
-            job.payload, job.actual = bytes(buf[:n]), n
+            n = max(0, min(self.camera.bulk_read_into(job.endpoint, memoryview(buf)), job.length))
+            outcome = _Outcome(0, n, bytes(buf[:n]))
         else:
             n = self.camera.bulk_write(job.endpoint, job.out_data)
-            job.actual = max(0, min(n, job.length))
+            outcome = _Outcome(0, max(0, min(n, job.length)))
         if self._throttle is not None:
-            self._throttle.consume(job.actual)
+            self._throttle.consume(outcome.actual)
+        return outcome
 
-    def _control(self, job: _Urb) -> None:
+    def _control(self, job: _Urb) -> _Outcome:
         request_type, request, value, index, length = _SETUP.unpack_from(job.out_data, 0)
         length = min(length, job.length - _SETUP.size)
-        job.payload_offset = _SETUP.size
         if request_type & 0x60 == 0:  # standard request: the bus/transport's business
             answer = self._standard(request_type, request, value, length)
         elif request_type & 0x80:
@@ -337,11 +340,12 @@ class UsbfsDevice:
         else:
             data = job.out_data[_SETUP.size:_SETUP.size + length]
             self.camera.control_out(request_type, request, value, index, data)
-            answer = b""
-            job.actual = len(data)
-        if request_type & 0x80:
-            job.payload = bytes(answer[:length])
-            job.actual = len(job.payload)
+            return _Outcome(0, len(data))
+        if not request_type & 0x80:
+            return _Outcome(0, 0)  # a standard OUT request without data (SET_CONFIGURATION)
+        payload = bytes(answer[:length])
+        # control IN data follows the 8-byte setup packet in the URB's buffer
+        return _Outcome(0, len(payload), payload, _SETUP.size)
 
     def _standard(self, request_type: int, request: int, value: int, length: int) -> bytes:
         desc = self.description

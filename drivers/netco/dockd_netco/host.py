@@ -79,6 +79,7 @@ class NetcoSession:
         self._needs_reset = True  # a previous session may have left answers queued
         self._claimed = False
         self._closed = False
+        self._halted = False
         with usb_errors("opening the camera"):
             self._claim()
         raw = self._call("identifying the camera", lambda: self._dev.ctrl_transfer(
@@ -166,8 +167,10 @@ class NetcoSession:
         try:
             with usb_errors(what):
                 return fn()
-        except DeviceError:
+        except DeviceError as e:
             self._needs_reset = True
+            if isinstance(e.__cause__, usb.core.USBError) and e.__cause__.errno == errno.EPIPE:
+                self._halted = True
             raise
 
     def _claim(self) -> None:
@@ -186,6 +189,10 @@ class NetcoSession:
 
     def _reset(self) -> None:
         """Make the camera drop anything queued and confirm it is idle."""
+        if self._halted:  # a stalled endpoint stays halted until the host clears it
+            for ep in (p.EP_OUT, p.EP_IN):
+                self._call("clearing a stalled endpoint", lambda ep=ep: self._dev.clear_halt(ep))
+            self._halted = False
         self._call("resetting the camera's command queue", lambda: self._dev.ctrl_transfer(
             p.REQTYPE_OUT, p.REQ_RESET, 0, p.INTERFACE_NUMBER, None, self._timeout_ms))
         raw = self._call("reading the camera's status", lambda: self._dev.ctrl_transfer(
@@ -230,6 +237,8 @@ class NetcoSession:
                 if frame.command is not command:
                     raise ProtocolError(f"camera answered {frame.command.name} to "
                                         f"{command.name}")
+                if frame.status is p.Status.UNKNOWN_COMMAND:
+                    raise Unsupported(f"camera does not support {command.name}")
                 if frame.status is not p.Status.OK:
                     raise DeviceRefused(f"{command.name}: {p.STATUS_TEXT[frame.status]}",
                                         int(frame.status))

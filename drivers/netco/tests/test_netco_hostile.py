@@ -14,7 +14,14 @@ from dockd_netco import protocol as p
 from dockd_netco.device import describe
 from dockd_netco.host import NetcoSession
 
-from dockd.errors import DeviceError, DeviceGone, DeviceRefused, DeviceTimeout, ProtocolError
+from dockd.errors import (
+    DeviceError,
+    DeviceGone,
+    DeviceRefused,
+    DeviceTimeout,
+    ProtocolError,
+    Unsupported,
+)
 from dockd.sim.device import SimGone, SimNoAnswer, SimStall
 from dockd.sim.pyusb_backend import SimBackend
 from dockd.sim.spec import CameraSpec
@@ -272,3 +279,34 @@ def test_vanishing_camera() -> None:
     with pytest.raises(DeviceGone):
         session.identity()
     session.close()
+
+
+def test_command_the_firmware_does_not_know_is_unsupported() -> None:
+    camera = ScriptedCamera({p.Command.SET_CLOCK: lambda f: [
+        answer(f.command, f.seq, status=p.Status.UNKNOWN_COMMAND)]})
+    with pytest.raises(Unsupported, match="SET_CLOCK"):
+        open_session(camera).set_clock(WHEN)
+
+
+def test_stalled_endpoint_is_refused_then_cleared() -> None:
+    cleared: list[int] = []
+
+    class StallingCamera(ScriptedCamera):
+        stalls = 1
+
+        def bulk_write(self, endpoint: int, data: bytes) -> int:
+            if self.stalls:
+                self.stalls -= 1
+                raise SimStall
+            return super().bulk_write(endpoint, data)
+
+        def clear_halt(self, endpoint: int) -> None:
+            cleared.append(endpoint)
+
+    camera = StallingCamera({p.Command.GET_BATTERY: lambda f: [
+        answer(f.command, f.seq, p.BATTERY.pack(500, 0, 0, 0, 0, 0, 0, 0))]})
+    session = open_session(camera)
+    with pytest.raises(DeviceRefused, match="stalled"):
+        session.battery()
+    assert session.battery().soc_percent == 50
+    assert cleared == [p.EP_OUT, p.EP_IN]

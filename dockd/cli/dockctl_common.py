@@ -1,0 +1,42 @@
+"""Plumbing shared by the dockctl command modules: the --config option, opening the catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy.engine import make_url
+
+from dockd.catalog import Catalog
+from dockd.catalog.db import sqlite_path
+from dockd.config import DEFAULT_CONFIG_PATH, Config, load_config
+from dockd.errors import CatalogError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ACTOR = "dockctl"
+
+
+def config_option(func: F) -> F:
+    return click.option(
+        "--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+        default=DEFAULT_CONFIG_PATH, show_default=True,
+        help="dockd config file (names the catalog and the storage root).",
+    )(func)
+
+
+def load(config_path: Path) -> Config:
+    return load_config(config_path)
+
+
+def open_catalog(config: Config) -> Catalog:
+    """Open the daemon's existing catalog; never create an empty one in a wrong place."""
+    try:
+        path = sqlite_path(make_url(config.catalog.url))
+    except Exception as exc:  # sqlalchemy ArgumentError: a malformed URL
+        raise CatalogError(f"bad catalog URL in {config.source}: {exc}") from exc
+    if path is not None and not path.is_file():
+        raise CatalogError(f"no catalog at {path} (see [catalog] url in {config.source})")
+    return Catalog.open(config.catalog.url, create_dirs=False, actor=ACTOR)
