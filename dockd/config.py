@@ -62,6 +62,36 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    """Thresholds of the technicians' health findings (docs/health.md explains each)."""
+
+    #: how long a battery must last in service, hours
+    shift_hours: float = 10.0
+    #: camera clock off by more than this (either way) is set at dock and flagged, seconds
+    clock_drift_s: float = 30.0
+    #: a camera not docked for longer than this is overdue, days
+    overdue_days: float = 3.0
+    #: battery temperature at or above this is hot, °C
+    hot_battery_c: float = 45.0
+    #: temperature rise over one shift above this is abnormal, °C
+    temp_rise_c: float = 15.0
+    #: state of health (full-charge / design capacity, %) below these is a warning / critical
+    soh_warn_percent: float = 80.0
+    soh_critical_percent: float = 70.0
+    #: state of health falling faster than this per 30 days (percentage points) is a warning
+    soh_drop_per_30d: float = 3.0
+    #: more charge cycles than this is a warning
+    max_cycles: int = 500
+    #: docked and charging, yet the charge rose less than this over the shift log's dock part, %
+    min_charge_gain_percent: float = 2.0
+    #: share of failed transfer attempts at or above which a camera/port pairing is bad
+    transfer_fail_rate: float = 0.2
+    #: host storage with fewer days left than these at the current rate: warning / critical
+    storage_warn_days: float = 14.0
+    storage_critical_days: float = 3.0
+
+
+@dataclass(frozen=True)
 class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     catalog: CatalogConfig = field(default_factory=CatalogConfig)
@@ -69,6 +99,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     drivers: DriversConfig = field(default_factory=DriversConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
     #: the file it came from (for messages); None = defaults only
     source: Path | None = None
 
@@ -80,6 +111,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "ingest": IngestConfig,
     "drivers": DriversConfig,
     "log": LogConfig,
+    "health": HealthConfig,
 }
 
 _RANGES: dict[str, tuple[float, float]] = {
@@ -90,6 +122,19 @@ _RANGES: dict[str, tuple[float, float]] = {
     "ingest.checkpoint_mib": (1, 4096),
     "ingest.retry_delay_s": (0, 3600),
     "storage.min_free_mib": (0, 1 << 20),
+    "health.shift_hours": (0.5, 72),
+    "health.clock_drift_s": (0.1, 86400 * 365),
+    "health.overdue_days": (0.1, 3650),
+    "health.hot_battery_c": (0, 150),
+    "health.temp_rise_c": (0.1, 150),
+    "health.soh_warn_percent": (0, 100),
+    "health.soh_critical_percent": (0, 100),
+    "health.soh_drop_per_30d": (0.01, 100),
+    "health.max_cycles": (1, 1_000_000),
+    "health.min_charge_gain_percent": (0, 100),
+    "health.transfer_fail_rate": (0.001, 1),
+    "health.storage_warn_days": (0, 3650),
+    "health.storage_critical_days": (0, 3650),
 }
 _CHOICES: dict[str, tuple[str, ...]] = {
     "log.format": ("auto", "json", "console"),
@@ -133,7 +178,7 @@ def parse_config(text: str, source: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, None, f"not valid TOML: {exc}") from None
     config = Config(source=source)
-    base = source.parent
+    base = source.parent.resolve()  # stored paths must not depend on the working directory
     for section, body in doc.items():
         cls = _SECTIONS.get(section)
         if cls is None:

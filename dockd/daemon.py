@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import signal
 import socket
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -13,14 +14,18 @@ from typing import Any
 import structlog
 
 from dockd.catalog import Catalog
+from dockd.catalog.live import close_stale
 from dockd.config import check_for_ingest, load_config
+from dockd.console import LiveConsole
 from dockd.crypto.keys import parse_recipient
 from dockd.devices import DeviceOpener
 from dockd.errors import IncompleteIngest
 from dockd.events import DeviceEvent
-from dockd.ingest import IngestContext
-from dockd.logs import configure_logging
+from dockd.health.service import refresh_findings
+from dockd.ingest import IngestContext, Progress, ProgressFn, SessionReport
+from dockd.logs import CurrentStdout, configure_logging
 from dockd.registry import DriverRegistry
+from dockd.sdnotify import Heartbeat, Liveness, Notifier
 from dockd.store import clean_partials, list_partials, sidecar_path
 from dockd.supervisor import Supervisor
 
@@ -31,19 +36,29 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
                sim_reset: bool, once: bool) -> None:
     config = load_config(config_path)
     check_for_ingest(config)
-    configure_logging(config.log.format, config.log.level)
+    # a person at a terminal gets the live per-camera view; journald gets JSON lines
+    live = sys.stdout.isatty() and config.log.format != "json"
+    configure_logging(config.log.format, config.log.level,
+                      stream=CurrentStdout() if live else None)
     registry = DriverRegistry.discover()
     recipients = [parse_recipient(r) for r in config.encryption.recipients]
     catalog = Catalog.open(config.catalog.url)
     _clean_unresumable(config.storage.path)
+    stale_sessions, stale_attempts = close_stale(catalog)
+    if stale_sessions or stale_attempts:
+        log.warning("previous_run_did_not_stop_cleanly", sessions_closed=stale_sessions,
+                    attempts_closed=stale_attempts)
 
     stop = threading.Event()
     ctx = IngestContext(config=config, catalog=catalog, recipients=recipients,
                         dock_name=socket.gethostname(), stop=stop)
+    notifier, liveness = Notifier(), Liveness()
+    ctx.on_progress = _chain(ctx.on_progress, liveness.on_progress)  # progress = liveness
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping", signal=signal.Signals(signum).name)
         stop.set()
+        notifier.stopping("stopping: checkpointing transfers in progress")
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -63,7 +78,12 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
         opener = DeviceOpener.from_registry(registry, config.drivers.dropin_dir, backend)
         supervisor = Supervisor(
             ctx, opener, timeout_s=config.ingest.transfer_timeout_s, once=once,
-            more_to_come=(sim.dock.pending if sim is not None else lambda: False), events=events)
+            more_to_come=(sim.dock.pending if sim is not None else lambda: False), events=events,
+            liveness=liveness)
+        supervisor.health = lambda: refresh_findings(catalog, config, now=catalog.now())
+        # READY=1 once the start-up enumeration queued below has been dispatched
+        supervisor.heartbeat = Heartbeat(notifier, liveness, settled=events.empty,
+                                         status=lambda: _status_line(supervisor, liveness))
         log.info("dockd_started", drivers=sorted(registry.drivers), simulate=str(scenario or ""),
                  storage=str(config.storage.path), once=once)
         if sim is not None:
@@ -73,20 +93,53 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
 
             watcher = UdevWatcher(supervisor.on_event)
             watcher.start()
-        state = supervisor.run()
+        if live:
+            with LiveConsole() as console:
+                ctx.on_progress = _chain(ctx.on_progress, console.on_progress)
+                state = supervisor.run()
+        else:
+            state = supervisor.run()
     finally:
         if watcher is not None:
             watcher.stop()
         if sim is not None:
             sim.close()
         catalog.close()
-    incomplete = [r for r in state.reports if not r.complete]
+        notifier.close()
+    incomplete = [r for r in _latest_per_camera(state.reports) if not r.complete]
     log.info("dockd_stopped", sessions=len(state.reports), incomplete=len(incomplete),
              broken=len(state.broken), interrupted=stop.is_set())
     if once and (incomplete or state.broken):
         what = [f"{r.serial} slot {r.slot}: {r.outcome}, {len(r.failures)} not stored"
                 for r in incomplete] + [f"{k}: {v}" for k, v in state.broken.items()]
         raise IncompleteIngest("not every recording is stored and verified: " + "; ".join(what))
+
+
+def _status_line(supervisor: Supervisor, liveness: Liveness) -> str:
+    """What `systemctl status dockd` shows, e.g. "3 cameras docked, 1 transferring"."""
+    docked = supervisor.docked_count()
+    return (f"{docked} camera{'' if docked == 1 else 's'} docked, "
+            f"{liveness.count('transferring')} transferring")
+
+
+def _chain(*hooks: ProgressFn | None) -> ProgressFn:
+    live = [h for h in hooks if h is not None]
+
+    def call(progress: Progress) -> None:
+        for hook in live:
+            hook(progress)
+
+    return call
+
+
+def _latest_per_camera(reports: list[SessionReport]) -> list[SessionReport]:
+    """A camera docked again (after an unplug) has a later session that lists everything
+    still on it; that session's reconciliation supersedes the earlier, cut-short one.
+    Reports are in order of completion."""
+    latest: dict[tuple[str, int], SessionReport] = {}
+    for report in reports:
+        latest[(report.serial, report.slot)] = report
+    return list(latest.values())
 
 
 def _clean_unresumable(root: Path) -> None:

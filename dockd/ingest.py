@@ -13,17 +13,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import structlog
 
 from dockd.catalog import Catalog
+from dockd.catalog.live import report_progress
 from dockd.catalog.rows import RecordingRow, SessionCounts
 from dockd.catalog.types import RecordingStatus
 from dockd.config import Config
 from dockd.crypto.keys import X25519Recipient
 from dockd.driver import CameraSession, RecordingStream
 from dockd.errors import (
+    CatalogError,
     DeviceError,
     DeviceGone,
     DockdError,
@@ -32,13 +35,16 @@ from dockd.errors import (
     StoreFull,
 )
 from dockd.events import UsbDeviceRef
-from dockd.model import CameraIdentity, RecordingInfo
+from dockd.health.capture import DiskUsageFn, capture_dock
+from dockd.model import BatterySnapshot, CameraIdentity, RecordingInfo, ShiftLog
 from dockd.pipeline import discard_partial, ingest_stream, load_resume
-from dockd.store import ensure_dir, partial_path, recording_dir, sanitise
+from dockd.store import ensure_dir, partial_path, recording_dir, sanitise, sidecar_path
 
 log = structlog.get_logger(__name__)
 
 ProgressFn = Callable[["Progress"], None]
+#: how often an open attempt's byte count is written to the catalog
+PROGRESS_EVERY_S = 1.0
 
 
 class Interrupted(DeviceError):
@@ -70,6 +76,8 @@ class IngestContext:
     dock_name: str
     stop: threading.Event = field(default_factory=threading.Event)
     on_progress: ProgressFn | None = None
+    #: host storage reading for health capture; None = the real disk (tests inject days)
+    disk_usage: DiskUsageFn | None = None
 
 
 @dataclass
@@ -84,6 +92,9 @@ class SessionReport:
     deleted: int = 0
     failures: dict[str, str] = field(default_factory=dict)
     outcome: str = "complete"
+    #: some recording stays on the camera because the store is full; the supervisor docks
+    #: the camera again in software once space returns
+    waiting_for_space: bool = False
 
     @property
     def complete(self) -> bool:
@@ -147,6 +158,10 @@ class DockSessionRunner:
         self.session = session
         self.driver_name = driver_name
         self.progress = Progress(slot=ref.slot)
+        #: set when a recording could not be stored for lack of space (retried when it returns)
+        self.store_full = False
+        self._attempt: tuple[int, int] = (0, 0)
+        self._progress_saved = 0.0
         self.log = log.bind(slot=ref.slot, port=ref.port_path, driver=driver_name)
 
     # --- the session ---------------------------------------------------------------------
@@ -154,13 +169,15 @@ class DockSessionRunner:
     def run(self) -> SessionReport:
         catalog = self.ctx.catalog
         identity = self.session.identity()
+        host_now = catalog.now()  # as close to the camera's clock reading as we can get
         self.log = self.log.bind(serial=identity.serial)
         self.progress.serial = identity.serial
         report = SessionReport(serial=identity.serial, slot=self.ref.slot)
         catalog.upsert_camera(identity)
         dock_session = catalog.start_session(identity.serial, dock=self.ctx.dock_name,
                                              slot=self.ref.slot)
-        self._log_docked(identity)
+        battery = self._log_docked(identity)
+        self._capture_health(identity, battery, dock_session.id, host_now)
         listing: list[RecordingInfo] = []
         try:
             listing = self.session.recordings()
@@ -170,6 +187,8 @@ class DockSessionRunner:
                     report.failures.setdefault(info.name, "not attempted: dockd was stopping")
                     continue
                 self._handle(info, dock_session.id, report)
+            if not self.ctx.stop.is_set():
+                self._confirm_deletions(report.serial, listing)
         except DeviceGone as exc:
             report.outcome = "camera_gone"
             self._account_rest(listing, report, f"camera left the dock: {exc}")
@@ -188,10 +207,12 @@ class DockSessionRunner:
             catalog.end_session(dock_session.id, outcome=report.outcome, counts=SessionCounts(
                 listed=report.listed, already_known=report.already_known, stored=report.stored,
                 deleted=report.deleted, failed=len(report.failures)))
+            report.waiting_for_space = self.store_full
             self.progress.state = report.outcome
             self._notify()
             self.log.info(
-                "dock_session", outcome=report.outcome, listed=report.listed,
+                "dock_session", outcome=report.outcome, waiting_for_space=self.store_full,
+                listed=report.listed,
                 already_known=report.already_known, stored=report.stored,
                 deleted=report.deleted, failed=len(report.failures),
                 failures=[f"{name}: {why}" for name, why in report.failures.items()],
@@ -206,9 +227,23 @@ class DockSessionRunner:
             if rec.status not in (RecordingStatus.VERIFIED, RecordingStatus.DELETED_FROM_CAMERA):
                 report.failures.setdefault(info.name, reason)
 
-    def _log_docked(self, identity: CameraIdentity) -> None:
+    def _confirm_deletions(self, serial: str, listing: list[RecordingInfo]) -> None:
+        """A crash between the camera's delete and its catalog entry leaves a recording
+        `verified` that the camera no longer lists: book the delete now that the camera's
+        whole listing shows it gone."""
+        if not self.ctx.config.ingest.delete_after_ingest:
+            return
+        listed = {(i.name, i.started, i.size) for i in listing}
+        for rec in self.ctx.catalog.recordings(camera=serial, status=RecordingStatus.VERIFIED):
+            if (rec.camera_name, rec.started, rec.size) not in listed:
+                self.ctx.catalog.mark_deleted_from_camera(rec.id)
+                self.log.info("camera_delete_confirmed", recording=rec.camera_name,
+                              recording_id=rec.id)
+
+    def _log_docked(self, identity: CameraIdentity) -> BatterySnapshot | None:
         fields: dict[str, object] = {"model": identity.model, "firmware": identity.firmware,
                                      "camera_clock": identity.clock.isoformat()}
+        battery: BatterySnapshot | None = None
         try:
             battery = self.session.battery()
         except DeviceGone:
@@ -220,18 +255,57 @@ class DockSessionRunner:
             fields |= {"battery_percent": battery.soc_percent, "battery_mv": battery.voltage_mv,
                        "battery_temp_c": battery.temperature_c}
         self.log.info("camera_docked", **fields)
+        return battery
+
+    def _capture_health(self, identity: CameraIdentity, battery: BatterySnapshot | None,
+                        session_id: int, host_now: datetime) -> None:
+        """Battery snapshot, shift log and clock offset into the catalog (docs/health.md).
+        Health never stands in the way of ingest: only a camera leaving ends the session."""
+        shift_log: ShiftLog | None = None
+        try:
+            shift_log = self.session.shift_log()
+        except DeviceGone:
+            raise
+        except DeviceError as exc:
+            self.log.warning("shift_log_unreadable", error_kind=exc.kind, error=str(exc))
+        try:
+            result = capture_dock(
+                self.ctx.catalog, serial=identity.serial, session_id=session_id,
+                identity=identity, battery=battery, shift_log=shift_log, host_now=host_now,
+                config=self.ctx.config, set_clock=self.session.set_clock,
+                **({"disk_usage": self.ctx.disk_usage} if self.ctx.disk_usage else {}))
+        except CatalogError as exc:
+            self.log.error("health_capture_failed", error=str(exc))
+            return
+        self.log.info("health_captured", clock_offset_s=round(result.clock_offset_s, 1),
+                      clock_set=result.clock_set, clock_error=result.clock_error,
+                      new_samples=result.new_samples, new_events=result.new_events,
+                      rejected=result.rejected)
 
     # --- one recording ------------------------------------------------------------------
 
     def _handle(self, info: RecordingInfo, session_id: int, report: SessionReport) -> None:
         catalog = self.ctx.catalog
         rec = catalog.recording_for(report.serial, info)
+        if rec.camera_sha256 != info.sha256.hex():
+            # same serial, name, start and size, other bytes (a cloned camera, a reused
+            # name): not the catalogued recording, so never skip or delete it as known
+            reason = (f"the catalog holds a different recording with this serial, name, start "
+                      f"and size (SHA-256 {rec.camera_sha256}, camera says "
+                      f"{info.sha256.hex()}); kept on the camera")
+            self.log.error("recording_identity_conflict", recording=info.name,
+                           recording_id=rec.id, error=reason)
+            report.failures[info.name] = reason
+            return
         if rec.status in (RecordingStatus.VERIFIED, RecordingStatus.DELETED_FROM_CAMERA):
             report.already_known += 1
         elif rec.status == RecordingStatus.STORED:
             # a crash came between `stored` and `verified`: check the file, then go on
-            report.already_known += 1
             rec = self._verify_stored(rec)
+            if rec.status != RecordingStatus.VERIFIED:
+                report.failures[info.name] = rec.failure_reason or "stored copy not verified"
+                return
+            report.already_known += 1
         else:
             rec = self._transfer(info, rec, session_id)
             if rec.status != RecordingStatus.VERIFIED:
@@ -255,7 +329,18 @@ class DockSessionRunner:
             self.log.error("stored_file_missing", recording=rec.camera_name, path=str(path),
                            error=reason)
             return self.ctx.catalog.mark_failed(rec.id, reason)
+        if actual != rec.stored_sha256:
+            return self._stored_file_differs(rec, path, actual)
         return self.ctx.catalog.mark_verified(rec.id, stored_sha256=actual)
+
+    def _stored_file_differs(self, rec: RecordingRow, path: Path, actual: str) -> RecordingRow:
+        """The file at the recording's path is not the copy the catalog recorded: never
+        trust it, never overwrite it; the camera keeps its copy until someone looks."""
+        reason = (f"stored file {path} does not match its catalogued SHA-256 "
+                  f"({rec.stored_sha256}, file has {actual}); kept on the camera")
+        self.log.error("stored_file_mismatch", recording=rec.camera_name, path=str(path),
+                       error=reason)
+        return self.ctx.catalog.mark_failed(rec.id, reason)
 
     def _delete_on_camera(self, info: RecordingInfo, rec: RecordingRow) -> bool:
         try:
@@ -300,15 +385,18 @@ class DockSessionRunner:
             if self.ctx.stop.is_set():
                 raise Interrupted("dockd is stopping")
             if not self._enough_space(root, info.size):
+                # not a retry loop: the recording waits on the camera until space returns
                 last_reason = (f"store full: less than {cfg.storage.min_free_mib} MiB would "
-                               f"remain free after {info.size} bytes")
+                               f"remain free after {info.size} bytes; stays on the camera")
                 self.log.error("store_full", recording=info.name, error=last_reason)
-                continue
+                self.store_full = True
+                break
             resume = load_resume(partial, expected_size=info.size, expected_sha256=info.sha256,
                                  recipients=self.ctx.recipients,
                                  batch_bytes=cfg.ingest.chunk_kib * 1024)
             offset = resume.plaintext_offset if resume else 0
             att = catalog.begin_attempt(rec.id, session_id=session_id, offset_from=offset)
+            self._attempt = (att.id, offset)
             self.progress.recording, self.progress.total = info.name, info.size
             self.progress.done, self.progress.state = offset, "transferring"
             self.progress.started = time.monotonic()
@@ -337,6 +425,12 @@ class DockSessionRunner:
                     raise
                 if isinstance(exc, StoreExists):
                     break  # a path we did not expect is taken: never overwrite, say why
+                if isinstance(exc, StoreFull):
+                    # ENOSPC is permanent for this attempt (restic's rule): no retry loop;
+                    # the recording stays on the camera and is tried again when space returns
+                    last_reason = f"store full: {exc}; stays on the camera"
+                    self.store_full = True
+                    break
                 continue
             catalog.finish_attempt(att.id, bytes_transferred=result.bytes - offset)
             rec = catalog.mark_stored(rec.id, str(final), result.plaintext_sha256.hex(),
@@ -347,7 +441,7 @@ class DockSessionRunner:
             self._log_transfer(info, offset, result.bytes - offset, "stored", None,
                                seconds=result.seconds, sha256=result.plaintext_sha256.hex())
             return rec
-        if partial.exists() and not (partial.with_name(partial.name + ".resume")).exists():
+        if partial.exists() and not sidecar_path(partial).exists():
             discard_partial(partial)
         return catalog.mark_failed(rec.id, f"after {attempts} attempt(s): {last_reason}")
 
@@ -355,6 +449,8 @@ class DockSessionRunner:
         """The pipeline publishes only after the SHA-256 matched the camera's, so a file at the
         recording's own deterministic path is a verified copy whose catalog commit was lost."""
         stored_sha = _sha256_file(final)
+        if rec.stored_sha256 is not None and stored_sha != rec.stored_sha256:
+            return self._stored_file_differs(rec, final, stored_sha)
         rec = self.ctx.catalog.mark_stored(rec.id, str(final), rec.camera_sha256, stored_sha)
         self.log.warning("stored_file_adopted", recording=rec.camera_name, path=str(final))
         return self.ctx.catalog.mark_verified(rec.id)
@@ -370,9 +466,15 @@ class DockSessionRunner:
 
     def _on_bytes(self, done: int, total: int) -> None:
         self.progress.done, self.progress.total = done, total
-        elapsed = time.monotonic() - self.progress.started
+        now = time.monotonic()
+        elapsed = now - self.progress.started
+        attempt_id, offset = self._attempt
         if elapsed > 0:
-            self.progress.rate_mb_s = done / elapsed / 1e6
+            self.progress.rate_mb_s = (done - offset) / elapsed / 1e6
+        if now - self._progress_saved >= PROGRESS_EVERY_S and attempt_id:
+            # for `dockctl status` in another shell; progress is not custody, no audit event
+            self._progress_saved = now
+            report_progress(self.ctx.catalog, attempt_id, done - offset)
         self._notify()
 
     def _notify(self) -> None:

@@ -2,9 +2,10 @@
 
 Each byte is touched once per stage, with bounded memory (a ring of three 1 MiB batches):
 the reading thread fills a batch with `readinto`, hands it to a plaintext-hash thread,
-encrypts it with `encrypt_into` into a reused buffer, hands that to a ciphertext-hash thread,
-and writes it. hashlib releases the GIL on large buffers; the AEAD does not, so encryption
-stays in the reading thread (see /work/shared/notes/performance.md).
+encrypts it with `encrypt_into` into a reused aligned buffer, hands that to a ciphertext-hash
+thread, and writes its whole 4 KiB blocks with O_DIRECT (the tail is carried to the next
+batch). hashlib releases the GIL on large buffers; the AEAD does not, so encryption stays in
+the reading thread (see /work/shared/notes/performance.md and docs/storage.md).
 
 Resume: every `checkpoint_every` bytes the partial is fsynced and a 0600 sidecar records
 (file key, payload nonce, header length, complete chunks). A later attempt, even after a
@@ -15,6 +16,9 @@ camera for the rest. The sidecar is removed as soon as the file is published.
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import fcntl
 import hashlib
 import hmac
 import json
@@ -58,6 +62,8 @@ from dockd.store import (
 )
 
 DEFAULT_BATCH = 1 << 20
+#: O_DIRECT alignment of buffers, lengths and file offsets (the common logical block size)
+ALIGN = 4096
 DEFAULT_CHECKPOINT = 64 << 20
 _SLOTS = 3
 _SIDECAR_VERSION = 1
@@ -274,16 +280,79 @@ def _fill(stream: RecordingStream, view: memoryview) -> tuple[int, DeviceError |
     return got, None
 
 
+def _aligned_buffer(size: int) -> tuple[bytearray, memoryview]:
+    """A bytearray and a view of `size` bytes of it starting on an ALIGN boundary."""
+    raw = bytearray(size + ALIGN)
+    skip = -ctypes.addressof(ctypes.c_char.from_buffer(raw)) % ALIGN
+    return raw, memoryview(raw)[skip : skip + size]
+
+
 class _Slot:
-    def __init__(self, batch: int) -> None:
+    def __init__(self, batch: int, headroom: int) -> None:
         self.inbuf = bytearray(batch)
-        self.outbuf = bytearray(batch // CHUNK * SEALED + SEALED)
+        # headroom in front of the ciphertext holds the previous batch's unaligned tail
+        self._raw, self.out = _aligned_buffer(headroom + batch // CHUNK * SEALED + SEALED)
         self.pending: list[Future[None]] = []
 
     def wait(self) -> None:
         for fut in self.pending:
             fut.result()
         self.pending.clear()
+
+
+class _Appender:
+    """Appends ciphertext to the partial at `pos`.
+
+    Whole 4 KiB blocks go out with O_DIRECT from aligned buffers: no copy into the page cache,
+    which was the costliest and noisiest step of the main thread here (see docs/storage.md).
+    The unaligned tail waits in `carry` and is written in front of the next batch. Where the
+    filesystem refuses O_DIRECT (EINVAL), writes fall back to buffered ones.
+    """
+
+    def __init__(self, fd: int, pos: int, carry: bytes) -> None:
+        self.fd = fd
+        self.pos = pos
+        self.carry = carry
+        self.direct = self._set_direct(True)
+
+    def _set_direct(self, on: bool) -> bool:
+        try:
+            flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
+            flags = flags | os.O_DIRECT if on else flags & ~os.O_DIRECT
+            fcntl.fcntl(self.fd, fcntl.F_SETFL, flags)
+        except OSError:
+            return False
+        return on
+
+    def _pwrite(self, view: memoryview) -> None:
+        while view:
+            try:
+                n = os.pwrite(self.fd, view, self.pos)
+            except OSError as exc:
+                if exc.errno == errno.EINVAL and self.direct:
+                    self.direct = self._set_direct(False)
+                    continue
+                raise
+            self.pos += n
+            view = view[n:]
+            if n % ALIGN and self.direct:  # a short direct write: finish buffered
+                self.direct = self._set_direct(False)
+
+    def push(self, buf: memoryview, total: int, *, final: bool) -> None:
+        """Write buf[:total] (carry + new ciphertext); keep the unaligned tail unless final."""
+        aligned = total // ALIGN * ALIGN if self.direct else total
+        self._pwrite(buf[:aligned])
+        self.carry = bytes(buf[aligned:total])
+        if final:
+            self.drain()
+
+    def drain(self) -> None:
+        """Write the carried tail now (end of file, or before a checkpoint on error)."""
+        if self.carry:
+            if self.direct:
+                self.direct = self._set_direct(False)
+            self._pwrite(memoryview(self.carry))
+            self.carry = b""
 
 
 def _plan(
@@ -293,8 +362,8 @@ def _plan(
     expected_size: int,
     expected_sha256: bytes,
     resume_state: ResumeState | None,
-) -> tuple[int, ResumeState]:
-    """Open the partial for this attempt (new or resumed); return (fd, state)."""
+) -> tuple[int, ResumeState, _Appender]:
+    """Open the partial for this attempt (new or resumed); return (fd, state, appender)."""
     if resume_state is not None:
         state = resume_state
         if state.plain_hash is None or state.stored_hash is None:
@@ -305,11 +374,20 @@ def _plan(
                 f"{state.plaintext_offset}"
             )
         try:
-            fd = os.open(partial, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            os.lseek(fd, state.stored_length, os.SEEK_SET)
+            fd = os.open(partial, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError as exc:
             raise storage_error(exc, partial, "reopening partial") from exc
-        return fd, state
+        # continue from the last whole block: its written part becomes the carry
+        pos = state.stored_length // ALIGN * ALIGN
+        try:
+            carry = os.pread(fd, state.stored_length - pos, pos)
+        except OSError as exc:
+            os.close(fd)
+            raise storage_error(exc, partial, "reading partial") from exc
+        if len(carry) != state.stored_length - pos:
+            os.close(fd)
+            raise StorageError(f"{partial}: shorter than its resume state")
+        return fd, state, _Appender(fd, pos, carry)
     if stream.offset != 0:
         raise StorageError(f"{partial}: a fresh ingest needs a stream from offset 0")
     ensure_dir(partial.parent)
@@ -327,13 +405,8 @@ def _plan(
         plain_hash=hashlib.sha256(),
         stored_hash=hashlib.sha256(prefix),
     )
-    try:
-        _write_all(fd, memoryview(prefix))
-    except OSError as exc:
-        os.close(fd)
-        discard_partial(partial)
-        raise storage_error(exc, partial, "writing header") from exc
-    return fd, state
+    # the header goes out in front of the first batch, as carry
+    return fd, state, _Appender(fd, 0, prefix)
 
 
 def ingest_stream(
@@ -355,31 +428,41 @@ def ingest_stream(
     stream is longer or shorter than announced), StoreFull (ENOSPC; partial removed),
     StoreExists (final_path taken; partial removed), StorageError, or the stream's own
     DeviceError — after which the partial stays, checkpointed, for a resumed attempt.
+    Call `load_resume(partial_path, …)` first and open the stream at its offset: a fresh
+    attempt never reuses an existing partial (StoreExists). The stream is not closed here.
     """
     started = time.monotonic()
     if expected_size < 0 or len(expected_sha256) != 32:
         raise StorageError("expected_size must be >= 0 and expected_sha256 32 bytes")
     if stream.size != expected_size:
         raise ProtocolError(f"stream announces {stream.size} bytes, listing said {expected_size}")
+    if partial_path.parent != final_path.parent:
+        raise StorageError(f"{partial_path}: partial must be beside {final_path.name}")
     if final_path.exists() or final_path.is_symlink():
         raise StoreExists(f"{final_path}: already exists; the store never overwrites")
     batch = max(CHUNK, batch_bytes // CHUNK * CHUNK)
-    fd, state = _plan(stream, partial_path, recipients, expected_size, expected_sha256,
-                      resume_state)
+    fd, state, appender = _plan(stream, partial_path, recipients, expected_size,
+                                expected_sha256, resume_state)
     resumed_from = state.plaintext_offset
     sealer = PayloadSealer(payload_key(state.file_key, state.payload_nonce), state.chunks)
     plain_pool = ThreadPoolExecutor(1, thread_name_prefix="sha-plain")
     stored_pool = ThreadPoolExecutor(1, thread_name_prefix="sha-stored")
-    slots = [_Slot(batch) for _ in range(_SLOTS)]
+    headroom = max(ALIGN, -(-len(appender.carry) // ALIGN) * ALIGN)
+    slots = [_Slot(batch, headroom) for _ in range(_SLOTS)]
     offset = resumed_from
     stored_bytes = state.stored_length
     last_checkpoint = offset
     final = False
 
     def checkpoint() -> None:
-        # only complete non-final chunks may be recorded: they are what resume trusts
-        os.fsync(fd)
-        state.chunks = sealer.counter - (1 if final else 0)
+        # record only complete non-final chunks that are in the file (not in the carry):
+        # they are what resume trusts. fdatasync: data and size are what resume needs.
+        durable = max(0, appender.pos - state.payload_start) // SEALED
+        chunks = min(sealer.counter - (1 if final else 0), durable)
+        if chunks <= state.chunks:
+            return
+        os.fdatasync(fd)
+        state.chunks = chunks
         _write_sidecar(partial_path, state)
 
     try:
@@ -402,10 +485,12 @@ def ingest_stream(
                 final = error is None and offset + n == expected_size
                 src = memoryview(slot.inbuf)[:n]
                 slot.pending.append(plain_pool.submit(state.plain_hash.update, src))
-                sealed = sealer.seal(src, memoryview(slot.outbuf), final=final)
-                out = memoryview(slot.outbuf)[:sealed]
-                slot.pending.append(stored_pool.submit(state.stored_hash.update, out))
-                _write_all(fd, out)
+                carried = len(appender.carry)
+                slot.out[:carried] = appender.carry
+                sealed = sealer.seal(src, slot.out[carried:], final=final)
+                fresh = slot.out[carried : carried + sealed]
+                slot.pending.append(stored_pool.submit(state.stored_hash.update, fresh))
+                appender.push(slot.out, carried + sealed, final=final)
                 offset += n
                 stored_bytes += sealed
                 if error is not None:
@@ -428,8 +513,8 @@ def ingest_stream(
         except DeviceError as exc:
             for slot in slots:
                 slot.wait()
-            nonfinal = sealer.counter - (1 if final else 0)
-            if nonfinal > state.chunks and not isinstance(exc, IntegrityError):
+            if not isinstance(exc, IntegrityError):
+                appender.drain()
                 checkpoint()  # keep what arrived intact for the next attempt
             raise
         finally:

@@ -37,6 +37,8 @@ class Notifier:
     """Sends sd_notify messages to $NOTIFY_SOCKET; does nothing when it is unset.
 
     A failed send is logged and otherwise ignored: telling systemd is never worth a crash.
+    No lock: the signal handler sends STOPPING=1 on the main thread, possibly in the middle of
+    another send, and one sendto() per message on a socket made up front needs none.
     """
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
@@ -47,26 +49,23 @@ class Notifier:
         if raw and self.address is None:
             log.warning("notify_socket_unsupported", notify_socket=raw)
         self._sock: socket.socket | None = None
-        self._lock = threading.Lock()
+        if self.address is not None:
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
 
     @property
     def enabled(self) -> bool:
-        return self.address is not None
+        return self._sock is not None
 
     def notify(self, *lines: str) -> bool:
         """Send one datagram of `KEY=value` lines; True if it was sent."""
-        if self.address is None:
+        sock, address = self._sock, self.address
+        if sock is None or address is None:
             return False
-        payload = "\n".join(lines).encode("utf-8", "replace")
-        with self._lock:
-            try:
-                if self._sock is None:
-                    self._sock = socket.socket(socket.AF_UNIX,
-                                               socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-                self._sock.sendto(payload, self.address)
-            except OSError as exc:
-                log.warning("notify_failed", error=str(exc), message=lines[0] if lines else "")
-                return False
+        try:
+            sock.sendto("\n".join(lines).encode("utf-8", "replace"), address)
+        except OSError as exc:
+            log.warning("notify_failed", error=str(exc), message=lines[0] if lines else "")
+            return False
         return True
 
     def ready(self, status: str | None = None) -> bool:
@@ -95,10 +94,9 @@ class Notifier:
         return int(usec) / 1e6
 
     def close(self) -> None:
-        with self._lock:
-            if self._sock is not None:
-                self._sock.close()
-                self._sock = None
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
 
 
 def _one_line(text: str) -> str:
@@ -179,15 +177,14 @@ class Heartbeat:
             return
         text = self._status() if self._status is not None else None
         if not self.ready_sent:
-            if not self._settled():
-                return  # start-up enumeration still being dispatched
-            self.notifier.ready(text)
-            self.ready_sent = True
-            self._last_status = text
+            if self._settled():  # else start-up enumeration is still being dispatched
+                self.notifier.ready(text)
+                self.ready_sent = True
+                self._last_status = text
         elif text is not None and text != self._last_status:
             self.notifier.status(text)
             self._last_status = text
-        self._maybe_ping()
+        self._maybe_ping()  # before READY too: systemd's watchdog runs from the start
 
     def _maybe_ping(self) -> None:
         if self.interval is None:

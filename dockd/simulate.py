@@ -19,11 +19,7 @@ from dockd.sim.dock import SimulatedDock
 from dockd.sim.pyusb_backend import SimBackend
 from dockd.sim.scenario import load_scenario
 from dockd.sim.spec import CameraSpec, Scenario
-from dockd.sim.state import CameraState, load_states
-
-
-def default_state_dir(scenario_path: Path) -> Path:
-    return scenario_path.with_name(scenario_path.name + ".sim-state")
+from dockd.sim.state import CameraState, default_state_dir, load_states
 
 
 @dataclass
@@ -67,6 +63,11 @@ def open_simulation(path: Path, registry: DriverRegistry, on_event: Callable[[De
 
     `all_at_once` docks every camera at t=0 and ignores undocking (for `probe`)."""
     scenario = load_scenario(path)
+    for i, cam in enumerate(scenario.cameras):
+        if cam.day:
+            raise ConfigError(scenario.path, f"camera[{i}].day",
+                              "multi-day fleet scenarios are for the health tests; "
+                              "`--simulate` plays one day (docs/simulator.md)")
     if all_at_once:
         from dataclasses import replace  # noqa: PLC0415
 

@@ -6,6 +6,7 @@ The watcher callbacks only enqueue (they run on watcher threads); this loop owns
 from __future__ import annotations
 
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,12 @@ from dockd.ingest import IngestContext, SessionReport, run_dock_session
 from dockd.sdnotify import Liveness, slot_name
 
 log = structlog.get_logger(__name__)
+
+#: how often cameras waiting for store space look again, and how much room must have returned
+SPACE_CHECK_S = 10.0
+SPACE_MARGIN = 64 << 20
+#: how often health findings are re-judged without a dock (overdue cameras, storage)
+HEALTH_EVERY_S = 3600.0
 
 
 @dataclass
@@ -55,6 +62,12 @@ class Supervisor:
         self._active: dict[str, Future[None]] = {}
         self._docked: dict[str, UsbDeviceRef] = {}
         self._lock = threading.Lock()
+        self._space_wait: dict[str, UsbDeviceRef] = {}
+        #: re-evaluates health findings; None = no health checks (tests, probe)
+        self.health: Callable[[], object] | None = None
+        self._health_lock = threading.Lock()
+        self._health_checked = time.monotonic()
+        self._space_checked = 0.0
 
     # called from watcher threads: only enqueue
     def on_event(self, event: DeviceEvent) -> None:
@@ -71,6 +84,9 @@ class Supervisor:
                 if event is not None:
                     self._dispatch(event)
                 self._reap()
+                self._retry_when_space()
+                if time.monotonic() - self._health_checked > HEALTH_EVERY_S:
+                    self.refresh_health()
                 if self.heartbeat is not None:
                     self.heartbeat()
                 if self.once and self._all_done():
@@ -104,6 +120,40 @@ class Supervisor:
             return
         self._active[ref.key] = self._pool.submit(self._work, ref)
 
+    def refresh_health(self) -> None:
+        """Re-judge the fleet (after every session and every HEALTH_EVERY_S, so an overdue
+        camera is raised without a dock). Health never stands in the way of ingest."""
+        if self.health is None:
+            return
+        self._health_checked = time.monotonic()
+        try:
+            with self._health_lock:
+                self.health()
+        except DockdError as exc:
+            log.error("health_refresh_failed", error=str(exc))
+
+    def _retry_when_space(self) -> None:
+        """Cameras still docked whose recordings waited for space get a new session once the
+        store has room again (checked every SPACE_CHECK_S; ENOSPC is never a busy loop)."""
+        now = time.monotonic()
+        if not self._space_wait or now - self._space_checked < SPACE_CHECK_S:
+            return
+        self._space_checked = now
+        storage = self.ctx.config.storage
+        try:
+            free = shutil.disk_usage(storage.path).free
+        except OSError:
+            return
+        if free < (storage.min_free_mib << 20) + SPACE_MARGIN:
+            return
+        with self._lock:
+            waiting, self._space_wait = self._space_wait, {}
+        for key, ref in waiting.items():
+            if key in self._docked and key not in self._active:
+                log.info("store_has_space_again", slot=ref.slot, port=ref.port_path,
+                         free_mib=free >> 20)
+                self._active[key] = self._pool.submit(self._work, ref)
+
     def _reap(self) -> None:
         for key, fut in list(self._active.items()):
             if fut.done():
@@ -135,6 +185,9 @@ class Supervisor:
             return
         with self._lock:
             self.state.reports.append(report)
+            if report.waiting_for_space and not self.once:
+                self._space_wait[ref.key] = ref
+        self.refresh_health()
 
     def _broken(self, ref: UsbDeviceRef, reason: str) -> None:
         log.error("dock_session_failed", slot=ref.slot, port=ref.port_path, error=reason)

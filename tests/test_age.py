@@ -17,6 +17,7 @@ from dockd.crypto import (
     SEALED,
     AgeReader,
     AgeWriter,
+    PayloadSealer,
     X25519Identity,
     bech32,
     decrypt_file,
@@ -25,6 +26,7 @@ from dockd.crypto import (
     load_identities,
     parse_identity,
     parse_recipient,
+    payload_key,
     sealed_size,
 )
 from dockd.crypto.encoding import b64decode
@@ -312,3 +314,27 @@ def test_writer_resume_continues_one_valid_file(tmp_path, keyfile, identity, sto
 def test_identity_repr_hides_secret():
     ident = X25519Identity.generate()
     assert str(ident) not in repr(ident)
+
+
+def test_empty_final_chunk_after_data_is_rejected_like_age_does(tmp_path, keyfile, identity):
+    sink = io.BytesIO()
+    writer = AgeWriter.create(sink, [identity.recipient()])
+    sealer = PayloadSealer(payload_key(writer.file_key, writer.payload_nonce))
+    out = bytearray(SEALED)
+    n = sealer.seal(memoryview(bytes(CHUNK)), memoryview(out), final=False)
+    sink.write(out[:n])
+    n = sealer.seal(memoryview(b""), memoryview(out), final=True)
+    sink.write(out[:n])
+    path = tmp_path / "e.age"
+    path.write_bytes(sink.getvalue())
+    with pytest.raises(AgeFormatError, match="empty final chunk"):
+        list(decrypt_file(path, [identity]))
+    assert _age_decrypt(path, keyfile).returncode != 0
+
+
+def test_writer_refuses_resume_that_would_need_an_empty_final_chunk(identity):
+    sink = io.BytesIO()
+    writer = AgeWriter.create(sink, [identity.recipient()])
+    resumed = AgeWriter.resume(io.BytesIO(), writer.file_key, writer.payload_nonce, 2)
+    with pytest.raises(CryptoError, match="chunk boundary"):
+        resumed.finish()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from dockd import pipeline
 from dockd.crypto import CHUNK, SEALED, X25519Identity, decrypt_file, load_identities
 from dockd.errors import DeviceGone, IntegrityError, ProtocolError, StoreExists, StoreFull
 from dockd.pipeline import IngestResult, ResumeState, ingest_stream, load_resume
@@ -301,7 +303,7 @@ def test_resume_after_daemon_killed(tmp_path, keys):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             side = sidecar_path(partial)
-            if side.exists() and json.loads(side.read_bytes() or b"{}").get("chunks", 0) >= 16:
+            if side.exists() and json.loads(side.read_bytes() or b"{}").get("chunks", 0) >= 8:
                 break
             time.sleep(0.05)
         else:
@@ -311,7 +313,7 @@ def test_resume_after_daemon_killed(tmp_path, keys):
         child.wait()
     state = load_resume(partial, expected_size=content.size, expected_sha256=content.sha256(),
                         recipients=[ident.recipient()])
-    assert state is not None and state.plaintext_offset >= 16 * CHUNK
+    assert state is not None and state.plaintext_offset >= 8 * CHUNK
     _ingest(content, tmp_path, ident, resume_state=state,
             stream=ContentStream(content, state.plaintext_offset))
     assert _age_plaintext_sha(final, keyfile) == content.sha256().hex()
@@ -358,3 +360,32 @@ def test_enospc_is_store_full_and_partial_removed(small_fs, keys):
     fits = GeneratedContent(256 * 1024, seed=16)
     result = _ingest(fits, small_fs, ident)
     assert result.plaintext_sha256 == fits.sha256()
+
+
+@needs_age
+@pytest.mark.parametrize("how", ["fcntl refused", "write refused"])
+def test_buffered_fallback_when_filesystem_refuses_direct_io(tmp_path, keys, monkeypatch, how):
+    """Some filesystems refuse O_DIRECT (EINVAL): ingest and resume must still be exact."""
+    keyfile, ident = keys
+    if how == "fcntl refused":
+        monkeypatch.setattr(pipeline._Appender, "_set_direct", lambda self, on: False)
+    else:
+        real_pwrite = os.pwrite
+
+        def pwrite(fd, data, offset):
+            if pipeline.fcntl.fcntl(fd, pipeline.fcntl.F_GETFL) & os.O_DIRECT:
+                raise OSError(errno.EINVAL, "Invalid argument")
+            return real_pwrite(fd, data, offset)
+
+        monkeypatch.setattr(pipeline.os, "pwrite", pwrite)
+    content = GeneratedContent(2 * (1 << 20) + 3, seed=21)
+    partial, final = _paths(tmp_path)
+    with pytest.raises(DeviceGone):
+        _ingest(content, tmp_path, ident, stream=ContentStream(content, fail_at=1_234_567),
+                checkpoint_every=CHUNK)
+    state = load_resume(partial, expected_size=content.size, expected_sha256=content.sha256(),
+                        recipients=[ident.recipient()])
+    assert state is not None and state.plaintext_offset == 1_234_567 // CHUNK * CHUNK
+    _ingest(content, tmp_path, ident, resume_state=state,
+            stream=ContentStream(content, state.plaintext_offset))
+    assert _age_plaintext_sha(final, keyfile) == content.sha256().hex()

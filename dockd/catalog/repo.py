@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dockd.catalog import audit, migrate
 from dockd.catalog.db import make_engine
+from dockd.catalog.health_repo import HealthRecords
 from dockd.catalog.rows import (
     AttemptRow,
     AuditRecord,
@@ -70,7 +71,7 @@ def _check_sha(name: str, value: str) -> str:
     return value
 
 
-class Catalog:
+class Catalog(HealthRecords):
     """Open with `Catalog.open(url)`; close with `close()` or a `with` block."""
 
     def __init__(

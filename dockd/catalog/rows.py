@@ -136,3 +136,90 @@ def to_row(cls: type[T], obj: object) -> T:
     if cls is RecordingRow:
         values["status"] = RecordingStatus(values["status"])
     return cls(**values)
+
+
+# --- health ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaptureRow:
+    """What one dock captured beyond recordings (battery fields None when it could not tell)."""
+
+    id: int
+    camera_serial: str
+    session_id: int | None
+    at: datetime
+    clock_offset_s: float
+    clock_set: bool
+    soc_percent: float | None
+    voltage_mv: int | None
+    current_ma: int | None
+    temperature_c: float | None
+    cycle_count: int | None
+    design_capacity_mah: int | None
+    full_charge_capacity_mah: int | None
+    charging: str | None
+    storage_total_bytes: int | None
+    storage_free_bytes: int | None
+
+
+@dataclass(frozen=True)
+class ShiftSampleRow:
+    camera_serial: str
+    at: datetime  # host time
+    soc_percent: float
+    voltage_mv: int
+    current_ma: int
+    temperature_c: float
+
+
+@dataclass(frozen=True)
+class ShiftEventRow:
+    camera_serial: str
+    at: datetime  # host time
+    kind: str
+
+
+@dataclass(frozen=True)
+class TransferRecord:
+    """One finished transfer attempt with where it happened (for transfer health)."""
+
+    camera_serial: str
+    recording_id: int
+    session_id: int | None
+    dock: str | None
+    slot: int | None
+    started_at: datetime
+    finished_at: datetime
+    bytes: int
+    ok: bool
+    error_kind: str | None
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    """A health finding as stored: raised, maybe cleared. `evidence` is canonical JSON."""
+
+    key: str
+    code: str
+    subject: str
+    severity: str
+    summary: str
+    advice: str
+    evidence: str
+    raised_at: datetime
+    updated_at: datetime
+    cleared_at: datetime | None
+
+
+@dataclass(frozen=True)
+class FindingDraft:
+    """A finding as evaluated now, before it is stored (see `Catalog.sync_findings`)."""
+
+    key: str
+    code: str
+    subject: str
+    severity: str
+    summary: str
+    advice: str
+    evidence: str

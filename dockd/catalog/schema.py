@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Float,
     ForeignKey,
@@ -157,3 +158,85 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(HASH_LEN))
+
+
+# --- health (migration 0003_health) -----------------------------------------------------
+
+
+class DockCapture(Base):
+    """What a camera told at one dock, beyond its recordings: clock, battery, host storage."""
+
+    __tablename__ = "dock_captures"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    camera_serial: Mapped[str] = mapped_column(ForeignKey("cameras.serial"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("dock_sessions.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    #: camera clock minus host clock, seconds, as measured at this dock (before any set)
+    clock_offset_s: Mapped[float] = mapped_column(Float)
+    clock_set: Mapped[bool] = mapped_column(Boolean, default=False)
+    soc_percent: Mapped[float | None] = mapped_column(Float)
+    voltage_mv: Mapped[int | None] = mapped_column(Integer)
+    current_ma: Mapped[int | None] = mapped_column(Integer)
+    temperature_c: Mapped[float | None] = mapped_column(Float)
+    cycle_count: Mapped[int | None] = mapped_column(Integer)
+    design_capacity_mah: Mapped[int | None] = mapped_column(Integer)
+    full_charge_capacity_mah: Mapped[int | None] = mapped_column(Integer)
+    charging: Mapped[str | None] = mapped_column(String(16))
+    storage_total_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    storage_free_bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class ShiftSampleRecord(Base):
+    """One battery sample of a camera's shift log; `at` is host time (clock-corrected)."""
+
+    __tablename__ = "shift_samples"
+    __table_args__ = (
+        UniqueConstraint("camera_serial", "camera_at", name="uq_shift_samples_camera_at"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    camera_serial: Mapped[str] = mapped_column(ForeignKey("cameras.serial"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("dock_sessions.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    camera_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    soc_percent: Mapped[float] = mapped_column(Float)
+    voltage_mv: Mapped[int] = mapped_column(Integer)
+    current_ma: Mapped[int] = mapped_column(Integer)
+    temperature_c: Mapped[float] = mapped_column(Float)
+
+
+class ShiftEventRecord(Base):
+    """One event of a camera's shift log; `at` is host time (clock-corrected)."""
+
+    __tablename__ = "shift_events"
+    __table_args__ = (
+        UniqueConstraint("camera_serial", "camera_at", "kind", name="uq_shift_events_camera_at"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    camera_serial: Mapped[str] = mapped_column(ForeignKey("cameras.serial"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("dock_sessions.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    camera_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+
+
+class HealthFinding(Base):
+    """A finding as last raised; `cleared_at` is set once it no longer holds."""
+
+    __tablename__ = "health_findings"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    #: "<code>:<subject>", e.g. "battery_soh:NC-1" or "port_transfer:dock-a/3"
+    key: Mapped[str] = mapped_column(String(400), unique=True)
+    code: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(300))
+    severity: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    advice: Mapped[str] = mapped_column(Text)
+    #: canonical JSON of the evidence
+    evidence: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)

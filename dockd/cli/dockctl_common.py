@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from dockd.catalog import Catalog
 from dockd.catalog.db import sqlite_path
@@ -35,7 +36,7 @@ def open_catalog(config: Config) -> Catalog:
     """Open the daemon's existing catalog; never create an empty one in a wrong place."""
     try:
         path = sqlite_path(make_url(config.catalog.url))
-    except Exception as exc:  # sqlalchemy ArgumentError: a malformed URL
+    except ArgumentError as exc:
         raise CatalogError(f"bad catalog URL in {config.source}: {exc}") from exc
     if path is not None and not path.is_file():
         raise CatalogError(f"no catalog at {path} (see [catalog] url in {config.source})")

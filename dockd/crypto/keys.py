@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
@@ -116,7 +117,7 @@ class X25519Identity:
         wrap_key = hkdf_sha256(shared, share + ours, X25519_LABEL)
         try:
             return ChaCha20Poly1305(wrap_key).decrypt(_ZERO_NONCE, stanza.body, None)
-        except Exception:  # InvalidTag: the stanza is for another recipient
+        except InvalidTag:  # the stanza is for another recipient
             return None
 
 

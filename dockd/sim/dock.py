@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from dockd.events import Action, DeviceEvent, UsbDeviceRef
 from dockd.sim.device import SimCamera
+from dockd.sim.port_fault import PortFault
 from dockd.sim.pyusb_backend import SimBackend
 from dockd.sim.spec import CameraSpec, Scenario
 from dockd.sim.state import CameraState
@@ -79,6 +80,8 @@ class SimulatedDock:
         self._plans: list[_Plan] = []
         self._docked: dict[int, _Docked] = {}
         self._undocked_for_good: set[int] = set()
+        #: one random stream per faulty port, for the dock's whole run
+        self.port_faults = {f.slot: PortFault(f) for f in scenario.dock.port_faults}
         for i, spec in enumerate(scenario.cameras):
             self._schedule(spec.dock_at_s, plug=True, index=i)
             if spec.undock_at_s is not None:
@@ -163,7 +166,8 @@ class SimulatedDock:
         camera = self.make_camera(spec, self.states[index])
         path = port_path(self.scenario, spec.slot)
         address = self.backend.plug(camera, bus=self.scenario.dock.bus,
-                                    port_numbers=_port_numbers(path), link_mb_s=spec.link_mb_s)
+                                    port_numbers=_port_numbers(path), link_mb_s=spec.link_mb_s,
+                                    port_fault=self.port_faults.get(spec.slot))
         desc = camera.description
         ref = UsbDeviceRef(
             key=f"sim:{path}", port_path=path, bus=self.scenario.dock.bus, address=address,

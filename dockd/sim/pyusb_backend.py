@@ -24,6 +24,7 @@ import usb.core
 
 from dockd.sim.device import SimCamera, SimGone, SimNoAnswer, SimStall, UsbDeviceDescription
 from dockd.sim.link import LinkThrottle
+from dockd.sim.port_fault import PortFault
 
 T = TypeVar("T")
 
@@ -77,8 +78,10 @@ class PluggedDevice:
     """One simulated camera on the simulated bus."""
 
     def __init__(self, camera: SimCamera, bus: int, port_numbers: tuple[int, ...],
-                 address: int, link_mb_s: float) -> None:
+                 address: int, link_mb_s: float, port_fault: PortFault | None = None) -> None:
         self.camera = camera
+        #: a fault of the dock port this device sits in (any camera there suffers it)
+        self.port_fault = port_fault
         self.description: UsbDeviceDescription = camera.description
         self.bus = bus
         self.port_numbers = port_numbers
@@ -118,7 +121,8 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb is untype
     # --- the simulated bus ----------------------------------------------------------
 
     def plug(self, camera: SimCamera, *, bus: int = 1, port_numbers: tuple[int, ...] = (1, 1),
-             address: int | None = None, link_mb_s: float = 0.0) -> int:
+             address: int | None = None, link_mb_s: float = 0.0,
+             port_fault: PortFault | None = None) -> int:
         """Put a camera on the bus; return its address (unique in this backend)."""
         with self._lock:
             if address is None:
@@ -128,7 +132,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb is untype
             elif not 1 <= address <= _MAX_ADDRESS:
                 raise ValueError(f"address {address} is outside 1..{_MAX_ADDRESS}")
             self._devices[address] = PluggedDevice(camera, bus, tuple(port_numbers), address,
-                                                   link_mb_s)
+                                                   link_mb_s, port_fault)
             return address
 
     def _free_address(self) -> int:
@@ -310,6 +314,8 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb is untype
         if not 0 <= n <= len(view):
             raise usb.core.USBError("Overflow", LIBUSB_ERROR_OVERFLOW, errno.EOVERFLOW)
         dev.throttle.consume(n)
+        if dev.port_fault is not None:
+            dev.port_fault.apply(view, n)
         return n
 
     def ctrl_transfer(self, dev_handle: _Handle, bmRequestType: int, bRequest: int,

@@ -17,12 +17,15 @@ from typing import Any, TypeVar
 
 from dockd.errors import ConfigError
 from dockd.model import ChargingState, ShiftEventKind
+from dockd.sim.shift_profile import SEGMENT_STATES, ShiftProfile, expand_shift
 from dockd.sim.spec import (
     BatterySpec,
     CameraSpec,
     DockSpec,
     FaultKind,
     FaultSpec,
+    PortFaultKind,
+    PortFaultSpec,
     RecordingSpec,
     Scenario,
     ShiftEventSpec,
@@ -166,8 +169,21 @@ def _dock(t: _Table) -> DockSpec:
         raise t.error("hub_port_path", 'must be a USB port path like "1-1" or "1-1.4"')
     if int(match.group(1)) != bus:
         raise t.error("hub_port_path", f"must start with the bus number ({bus}-)")
+    port_faults = tuple(_port_fault(f, slots) for f in t.tables("port_fault"))
     t.finish()
-    return DockSpec(name=name, slots=slots, bus=bus, hub_port_path=hub)
+    return DockSpec(name=name, slots=slots, bus=bus, hub_port_path=hub, port_faults=port_faults)
+
+
+def _port_fault(t: _Table, slots: int) -> PortFaultSpec:
+    slot = _req(t.integer("slot", required=True, low=1, high=slots,
+                          what=f"an integer from 1 to dock.slots ({slots})"))
+    if not t.has("kind"):
+        raise t.error("kind", "is required")
+    kind = _choice(t, "kind", "", (k.value for k in PortFaultKind))
+    rate = _req(t.number("rate", required=True, low=0, high=1, what="a number from 0 to 1"))
+    seed = _req(t.integer("seed", 0, low=0, what="a non-negative integer"))
+    t.finish()
+    return PortFaultSpec(slot=slot, kind=PortFaultKind(kind), rate=rate, seed=seed)
 
 
 def _camera(t: _Table, dock: DockSpec) -> CameraSpec:
@@ -196,6 +212,12 @@ def _camera(t: _Table, dock: DockSpec) -> CameraSpec:
     faults = tuple(_fault(f, names) for f in t.tables("fault"))
     samples = tuple(_sample(s) for s in t.tables("shift_sample"))
     events = tuple(_event(e) for e in t.tables("shift_event"))
+    shift_table = t.table("shift")
+    if shift_table is not None:
+        more_samples, more_events = expand_shift(_shift_profile(shift_table))
+        samples = tuple(sorted(samples + more_samples, key=lambda x: x.offset_s))
+        events = tuple(sorted(events + more_events, key=lambda x: x.offset_s))
+    day = _req(t.integer("day", 0, low=0, high=36_500, what="an integer from 0 to 36500"))
     t.finish()
     assert firmware is not None and clock_offset is not None and link is not None
     return CameraSpec(
@@ -203,7 +225,7 @@ def _camera(t: _Table, dock: DockSpec) -> CameraSpec:
         clock_offset_s=clock_offset, dock_at_s=dock_at, undock_at_s=undock_at,
         link_mb_s=link, redock_after_s=redock, battery=battery, recordings=recordings,
         faults=faults,
-        shift_samples=samples, shift_events=events,
+        shift_samples=samples, shift_events=events, day=day,
     )
 
 
@@ -359,3 +381,42 @@ def _event(t: _Table) -> ShiftEventSpec:
     kind = _choice(t, "kind", "", (k.value for k in ShiftEventKind))
     t.finish()
     return ShiftEventSpec(offset_s=offset, kind=kind)
+
+
+def _shift_profile(t: _Table) -> ShiftProfile:
+    """`[camera.shift]`: a whole shift described by its segments, expanded into samples and
+    events (see docs/simulator.md)."""
+    percent = "a number from 0 to 100"
+    start_soc = _req(t.number("start_soc", 100.0, low=0, high=100, what=percent))
+    raw = t.raw("segments")
+    if not isinstance(raw, list) or not raw:
+        raise t.error("segments", 'is required: e.g. [["standby", 2.0, 4.0], ...] '
+                                  "(state, hours, % drained per hour)")
+    segments: list[tuple[str, float, float]] = []
+    for i, seg in enumerate(raw):
+        ok = (isinstance(seg, list) and len(seg) == 3 and seg[0] in SEGMENT_STATES
+              and all(isinstance(v, int | float) and not isinstance(v, bool)
+                      and math.isfinite(v) for v in seg[1:]) and 0 < seg[1] <= 72
+              and 0 <= seg[2] <= 1000)
+        if not ok:
+            raise t.error(f"segments[{i}]", "must be [state, hours (0-72], % per hour 0-1000] "
+                                            "with state one of " + ", ".join(SEGMENT_STATES))
+        segments.append((seg[0], float(seg[1]), float(seg[2])))
+    repeat = _req(t.integer("repeat", 1, low=1, high=100, what="an integer from 1 to 100"))
+    every = _req(t.number("sample_every_min", 30.0, low=1, high=1440,
+                          what="a number from 1 to 1440"))
+    temp = _req(t.number("temperature_c", 25.0, low=-100, high=200,
+                         what="a number from -100 to 200"))
+    rise = _req(t.number("temp_rise_c", 3.0, low=-100, high=200,
+                         what="a number from -100 to 200"))
+    dock_hours = _req(t.number("dock_hours", 0.0, low=0, high=240,
+                               what="a number from 0 to 240"))
+    dock_start = _req(t.number("dock_start_soc", max(0.0, start_soc - 60), low=0, high=100,
+                               what=percent))
+    gap = _req(t.number("ends_before_dock_min", 0.0, low=0, high=10_000,
+                        what="a number from 0 to 10000"))
+    t.finish()
+    return ShiftProfile(start_soc=start_soc, segments=tuple(segments) * repeat,
+                        sample_every_min=every, temperature_c=temp, temp_rise_c=rise,
+                        dock_hours=dock_hours, dock_start_soc=dock_start,
+                        ends_before_dock_min=gap)

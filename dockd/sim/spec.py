@@ -98,6 +98,31 @@ class CameraSpec:
     faults: tuple[FaultSpec, ...] = ()
     shift_samples: tuple[ShiftSampleSpec, ...] = ()
     shift_events: tuple[ShiftEventSpec, ...] = ()
+    #: the simulated day of this docking (fleet scenarios list a camera once per day)
+    day: int = 0
+
+
+class PortFaultKind(enum.Enum):
+    #: a large bulk read fails with an I/O error (a bad contact)
+    READ_ERROR = "read_error"
+    #: a bit of a large bulk read flips in transit
+    CORRUPT = "corrupt"
+
+
+@dataclass(frozen=True)
+class PortFaultSpec:
+    """A fault of a dock port, whatever camera sits in it: each large bulk read (recording
+    data, at least `PORT_FAULT_MIN_BYTES`) is hit with probability `rate`, from a seeded
+    random stream (the same run gives the same hits)."""
+
+    slot: int
+    kind: PortFaultKind
+    rate: float
+    seed: int = 0
+
+
+#: port faults hit bulk reads at least this long: recording data, not short command answers
+PORT_FAULT_MIN_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -107,6 +132,7 @@ class DockSpec:
     #: USB bus number and the dock hub's port path on it, e.g. "1-1"
     bus: int = 1
     hub_port_path: str = "1-1"
+    port_faults: tuple[PortFaultSpec, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -189,10 +189,9 @@ class UsbfsDevice:
         arg = client.get_arg()
         if self._gone or self.camera.unplugged():
             self._mark_gone()
-            client.complete(-1, errno.ENODEV)
-            return True
         try:
-            result, err = self._dispatch(request, arg)
+            result, err = self._dispatch_gone(request, arg) if self._gone else (
+                self._dispatch(request, arg))
         except Exception:  # a bug here must not take down umockdev's ioctl thread
             log.exception("usbfs_ioctl_failed", request=hex(request), devnum=self.devnum)
             result, err = -1, errno.EIO
@@ -223,6 +222,23 @@ class UsbfsDevice:
                        USBDEVFS_RESETEP, USBDEVFS_RESET):
             return 0, 0
         return -1, errno.ENOTTY
+
+    def _dispatch_gone(self, request: int, arg: _IoctlData) -> tuple[int, int]:
+        """After a disconnect, as the kernel: URBs still in flight finish with -ENODEV and
+        can be reaped (libusb waits for them; refusing the reap would hang it), then
+        everything fails with ENODEV."""
+        if request in (USBDEVFS_REAPURBNDELAY, USBDEVFS_REAPURB):
+            with self._lock:
+                for job in self._inflight.values():
+                    job.outcome = _Outcome(-errno.ENODEV)
+                    self._completed.append(job)
+                self._inflight.clear()
+                if not self._completed:
+                    return -1, errno.ENODEV
+            return self._reap(arg)
+        if request == USBDEVFS_DISCARDURB:
+            return self._discard(arg)
+        return -1, errno.ENODEV
 
     def _submit(self, arg: _IoctlData) -> tuple[int, int]:
         urb = arg.resolve(0, _URB_SIZE)
@@ -424,6 +440,7 @@ class UMockdevDock:
         self._plugged: dict[int, _Plugged] = {}
         self._detached: list[tuple[str, Any]] = []
         self._next_devnum: dict[int, int] = {}
+        self._closed = False
 
     @property
     def sys_dir(self) -> str:
@@ -433,7 +450,7 @@ class UMockdevDock:
              link_mb_s: float = 0.0) -> str:
         """Dock a camera in `slot`; return its sysfs path. The udev "add" goes out at once."""
         with self._lock:
-            if self._testbed is None:
+            if self._closed:
                 raise RuntimeError("the dock is closed")
             if slot in self._plugged:
                 raise ValueError(f"slot {slot} is occupied")
@@ -479,8 +496,11 @@ class UMockdevDock:
             if plugged is None:
                 return
             plugged.device.unplug()
+            # children first, as the kernel; each one removed, or re-plugging this slot
+            # would re-add an existing path (which aborts the process)
             for intf in reversed(plugged.interfaces):
                 self._testbed.uevent("/sys" + intf, "remove")
+                self._testbed.remove_device("/sys" + intf)
             self._testbed.uevent(plugged.sys_path, "remove")
             self._testbed.remove_device(plugged.sys_path)
             # keep the handler attached: clients still holding the node get ENODEV
@@ -497,16 +517,21 @@ class UMockdevDock:
             return sorted(self._plugged)
 
     def close(self) -> None:
-        """Unplug every camera and drop the testbed (which deletes its temporary tree)."""
+        """Unplug every camera and stop answering their device nodes.
+
+        The testbed itself stays referenced until the process ends (umockdev then deletes
+        its temporary tree): dropping it while pyusb still holds a handle (released by a
+        finalizer at exit) would leave that ioctl waiting forever on a dead socket.
+        """
         with self._lock:
-            if self._testbed is None:
+            if self._closed:
                 return
             for slot in list(self._plugged):
                 self.unplug(slot)
             for devnode, _handler in self._detached:
                 self._testbed.detach_ioctl(devnode)
             self._detached.clear()
-            self._testbed = None
+            self._closed = True
 
     def __enter__(self) -> UMockdevDock:
         return self
@@ -521,7 +546,7 @@ class UMockdevDock:
         threading.Thread(target=self.unplug, args=(slot,), daemon=True).start()
 
     def _allocate_devnum(self, bus: int) -> int:
-        devnum = self._next_devnum.get(bus, 3)  # 1: root hub, 2: the dock's hub
+        devnum = self._next_devnum.get(bus, 2)  # 1 is the root hub's
         if devnum > 127:
             raise RuntimeError(f"bus {bus} ran out of device addresses")
         self._next_devnum[bus] = devnum + 1
@@ -537,7 +562,8 @@ class UMockdevDock:
         for depth in range(1, len(parts) + 1):
             path = f"{path}/{'.'.join(parts[:depth])}"
             if path not in self._hubs:
-                self._testbed.add_from_string(_hub_record(path, bus=bus, devnum=1 + depth))
+                devnum = self._allocate_devnum(bus)
+                self._testbed.add_from_string(_hub_record(path, bus=bus, devnum=devnum))
                 self._hubs.add(path)
         return path
 

@@ -57,6 +57,7 @@ class _Raw:
     """The raw bytes of one data block, waiting in the camera's buffer."""
 
     data: memoryview
+    last: bool  # the READ is complete once this block is out
     sent: int = 0
 
 
@@ -69,6 +70,8 @@ class _Unplug:
 
 
 _Transfer = bytes | _Raw | _Stall | _Unplug
+#: faults that take effect at exactly at_byte (the others act on whole blocks)
+_CUTTING = frozenset({FaultKind.UNPLUG, FaultKind.STALL, FaultKind.READ_ERROR})
 
 
 class NetcoCamera:
@@ -155,6 +158,8 @@ class NetcoCamera:
             transfer.sent += n
             if transfer.sent < len(transfer.data):
                 self._held = transfer  # the host reads the rest with its next transfer
+            elif transfer.last:
+                self._abort()  # nothing more queued: STATUS says idle
             return n
         if len(transfer) > len(buffer):
             raise SimStall  # babble: the host's buffer cannot hold a whole frame
@@ -354,12 +359,28 @@ class NetcoCamera:
         pos, end = req.offset, req.offset + length
         while pos < end:
             n = min(self.block_size, end - pos)
-            yield from self._block(seq, rec, pos, n)
+            cut = self._cut_before(rec, pos, pos + n)
+            if cut is not None:
+                n = cut - pos  # a short block: every byte before the fault arrives
+            yield from self._block(seq, rec, pos, n, last=pos + n == end)
             if self._streaming is None:
                 return  # the block ended the stream (error status)
             pos += n
 
-    def _block(self, seq: int, rec: SimRecording, pos: int, n: int) -> Iterator[_Transfer]:
+    def _cut_before(self, rec: SimRecording, lo: int, hi: int) -> int | None:
+        """The first byte in (lo, hi) where an unplug, stall or read error is still due, so
+        the block can end just before it (these faults take effect exactly at at_byte)."""
+        size = rec.content.size
+        cuts = [
+            min(f.at_byte, max(size - 1, 0)) for i, f in enumerate(self.spec.faults)
+            if f.kind in _CUTTING and f.recording in (None, rec.spec.name)
+            and self.state.faults_left(i) != 0
+        ]
+        inside = [c for c in cuts if lo < c < hi]
+        return min(inside) if inside else None
+
+    def _block(self, seq: int, rec: SimRecording, pos: int, n: int, *,
+               last: bool) -> Iterator[_Transfer]:
         name, size, hi = rec.spec.name, rec.content.size, pos + n
         if self._fire(FaultKind.UNPLUG, name, pos, hi, size):
             yield _Unplug()
@@ -385,7 +406,7 @@ class NetcoCamera:
         garble = self._fire(FaultKind.BAD_FRAME, name, pos, hi, size) is not None
         head = p.encode_data_head(p.DataHead(pos, n, crc))
         yield self._frame(p.Command.DATA, seq, p.Status.OK, head, garble=garble)
-        yield _Raw(view)
+        yield _Raw(view, last)
 
 
 def _aware(when: datetime) -> datetime:

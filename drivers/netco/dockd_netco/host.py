@@ -80,13 +80,17 @@ class NetcoSession:
         self._claimed = False
         self._closed = False
         self._halted = False
-        with usb_errors("opening the camera"):
-            self._claim()
-        raw = self._call("identifying the camera", lambda: self._dev.ctrl_transfer(
-            p.REQTYPE_IN, p.REQ_IDENTIFY, 0, p.INTERFACE_NUMBER, p.IDENTIFY.size,
-            self._timeout_ms))
-        self.limits = p.decode_identify(bytes(raw))
-        self._reset()
+        try:
+            with usb_errors("opening the camera"):
+                self._claim()
+            raw = self._call("identifying the camera", lambda: self._dev.ctrl_transfer(
+                p.REQTYPE_IN, p.REQ_IDENTIFY, 0, p.INTERFACE_NUMBER, p.IDENTIFY.size,
+                self._timeout_ms))
+            self.limits = p.decode_identify(bytes(raw))
+            self._reset()
+        except BaseException:
+            self._release()  # a session that failed to open holds nothing
+            raise
 
     # --- CameraSession -----------------------------------------------------------------
 
@@ -154,9 +158,13 @@ class NetcoSession:
             self._command(p.Command.DONE)
         self._closed = True
         self._active = None
+        self._release()
+
+    def _release(self) -> None:
         with contextlib.suppress(usb.core.USBError):
             if self._claimed:
                 usb.util.release_interface(self._dev, p.INTERFACE_NUMBER)
+        self._claimed = False
         with contextlib.suppress(usb.core.USBError):
             usb.util.dispose_resources(self._dev)
 
@@ -190,8 +198,8 @@ class NetcoSession:
     def _reset(self) -> None:
         """Make the camera drop anything queued and confirm it is idle."""
         if self._halted:  # a stalled endpoint stays halted until the host clears it
-            for ep in (p.EP_OUT, p.EP_IN):
-                self._call("clearing a stalled endpoint", lambda ep=ep: self._dev.clear_halt(ep))
+            self._call("clearing a stalled endpoint", lambda: self._dev.clear_halt(p.EP_OUT))
+            self._call("clearing a stalled endpoint", lambda: self._dev.clear_halt(p.EP_IN))
             self._halted = False
         self._call("resetting the camera's command queue", lambda: self._dev.ctrl_transfer(
             p.REQTYPE_OUT, p.REQ_RESET, 0, p.INTERFACE_NUMBER, None, self._timeout_ms))

@@ -84,6 +84,15 @@ def test_status_and_reset_around_a_stream(camera: NetcoCamera) -> None:
         _read(camera, 64)
 
 
+def test_status_is_idle_once_a_read_is_complete(camera: NetcoCamera) -> None:
+    req = p.encode_read_request(p.ReadRequest(b"a.mp4", 8000, 5000))
+    ask(camera, p.encode_frame(p.Command.READ, 3, req))
+    _read(camera, p.MAX_FRAME)  # DATA header
+    assert status_of(camera).state is p.DeviceState.STREAMING
+    assert len(_read(camera, 4096)) == 2000  # the whole rest: 2000 bytes
+    assert status_of(camera).state is p.DeviceState.IDLE
+
+
 def _read(camera: NetcoCamera, size: int) -> bytes:
     buf = bytearray(size)
     n = camera.bulk_read_into(p.EP_IN, memoryview(buf))

@@ -42,7 +42,7 @@ def test_unplug_at_byte(make_rig: MakeRig) -> None:
     got, err = read_until_error(stream)
     assert isinstance(err, DeviceGone)
     assert rig.camera.unplugged()
-    assert got == DATA[: 2 * MiB]  # every byte before the lost block arrived intact
+    assert got == DATA[: 2 * MiB + 5]  # every byte before at_byte arrived intact
     with pytest.raises(DeviceGone):
         stream.readinto(memoryview(bytearray(10)))  # the stream stays failed
     with pytest.raises(DeviceGone):
@@ -58,7 +58,7 @@ def test_stall_then_retry_on_same_session(make_rig: MakeRig) -> None:
     session = rig.session(timeout_s=0.05)
     got, err = read_until_error(session.open_recording("clip.mp4"))
     assert isinstance(err, DeviceTimeout)
-    assert got == DATA[:MiB]
+    assert got == DATA[: MiB + 1]
     # the camera recovered; the session resyncs (RESET) and resumes where it stopped
     assert read_all(session.open_recording("clip.mp4", len(got))) == DATA[len(got):]
 
@@ -127,6 +127,13 @@ def test_read_error_status(make_rig: MakeRig) -> None:
     assert err.status == protocol.Status.READ_ERROR
     assert got == DATA[: 3 * MiB]
     assert read_all(session.open_recording("clip.mp4")) == DATA  # times=1: fine again
+
+
+def test_read_error_mid_block_delivers_the_bytes_before_it(make_rig: MakeRig) -> None:
+    rig = make_rig((CLIP,), fault(FaultKind.READ_ERROR, at_byte=1234))
+    got, err = read_until_error(rig.session().open_recording("clip.mp4"))
+    assert isinstance(err, DeviceRefused)
+    assert got == DATA[:1234]
 
 
 def test_read_error_repeats_while_times_lasts(make_rig: MakeRig) -> None:

@@ -3,6 +3,7 @@ raise a typed DeviceError for each, never hang, and stay usable (or be cleanly r
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -310,3 +311,22 @@ def test_stalled_endpoint_is_refused_then_cleared() -> None:
         session.battery()
     assert session.battery().soc_percent == 50
     assert cleared == [p.EP_OUT, p.EP_IN]
+
+
+def test_failed_open_releases_the_interface() -> None:
+    camera = ScriptedCamera({})
+    camera.identify = b"XXXX" + camera.identify[4:]
+    backend = SimBackend()
+    backend.plug(camera)
+    dev = next(iter(usb.core.find(find_all=True, backend=backend, idVendor=0x1209)))
+    with pytest.raises(ProtocolError):
+        DRIVER.open_session(dev, timeout_s=0.05)
+    assert backend.devices()[0].claimed == set()
+
+
+def test_device_without_the_vendor_interface_is_unsupported() -> None:
+    camera = ScriptedCamera({})
+    camera.description = dataclasses.replace(camera.description, interfaces=(
+        dataclasses.replace(camera.description.interfaces[0], interface_class=0x08),))
+    with pytest.raises(Unsupported, match="vendor interface"):
+        open_session(camera)

@@ -1,0 +1,222 @@
+"""The catalog's health records: per-dock captures, shift logs, transfer history, findings.
+
+A mixin of `Catalog` (same transactions, same audit trail), kept apart so the custody code
+in `repo.py` stays short. See docs/health.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dockd.catalog.rows import (
+    AuditRecord,
+    CaptureRow,
+    FindingDraft,
+    FindingRecord,
+    ShiftEventRow,
+    ShiftSampleRow,
+    TransferRecord,
+    to_row,
+)
+from dockd.catalog.schema import (
+    Dock,
+    DockCapture,
+    DockSession,
+    HealthFinding,
+    Port,
+    Recording,
+    ShiftEventRecord,
+    ShiftSampleRecord,
+    TransferAttempt,
+)
+from dockd.catalog.types import AttemptOutcome, EventKind
+from dockd.model import BatterySnapshot, ShiftEvent, ShiftSample
+
+
+class HealthRecords:
+    if TYPE_CHECKING:
+        _clock: Callable[[], datetime]
+
+        def _write(self) -> AbstractContextManager[Session]: ...
+        def _read(self) -> AbstractContextManager[Session]: ...
+        def _event(self, session: Session, kind: str, *, camera_serial: str | None = None,
+                   recording_id: int | None = None, details: Mapping[str, Any] | None = None,
+                   actor: str | None = None) -> AuditRecord: ...
+
+    def now(self) -> datetime:
+        """The catalog's clock (injected in tests and fleet simulations; else UTC now)."""
+        return self._clock()
+
+    # --- capture ------------------------------------------------------------------------
+
+    def record_capture(
+        self,
+        serial: str,
+        *,
+        session_id: int | None,
+        at: datetime,
+        clock_offset_s: float,
+        clock_set: Mapping[str, Any] | None = None,
+        battery: BatterySnapshot | None = None,
+        storage: tuple[int, int] | None = None,
+        samples: Sequence[tuple[datetime, ShiftSample]] = (),
+        events: Sequence[tuple[datetime, ShiftEvent]] = (),
+    ) -> tuple[CaptureRow, int, int]:
+        """Store one dock's capture in one transaction; return it and how many shift samples
+        and events were new (a camera that keeps its log across docks repeats old entries).
+
+        `samples`/`events` pair each entry with its host time. `clock_set`, when the camera's
+        clock was set, is the `clock_set` audit event's details, appended in the same
+        transaction. `storage` is (total, free) bytes of the host store.
+        """
+        with self._write() as s:
+            cap = DockCapture(
+                camera_serial=serial, session_id=session_id, at=at,
+                clock_offset_s=clock_offset_s, clock_set=clock_set is not None,
+                storage_total_bytes=storage[0] if storage else None,
+                storage_free_bytes=storage[1] if storage else None,
+            )
+            if battery is not None:
+                cap.soc_percent, cap.voltage_mv = battery.soc_percent, battery.voltage_mv
+                cap.current_ma, cap.temperature_c = battery.current_ma, battery.temperature_c
+                cap.cycle_count = battery.cycle_count
+                cap.design_capacity_mah = battery.design_capacity_mah
+                cap.full_charge_capacity_mah = battery.full_charge_capacity_mah
+                cap.charging = battery.charging.value
+            s.add(cap)
+            known_samples = set(s.execute(select(ShiftSampleRecord.camera_at).where(
+                ShiftSampleRecord.camera_serial == serial)).scalars())
+            new_samples = 0
+            for host_at, sample in samples:
+                if sample.at in known_samples:
+                    continue
+                known_samples.add(sample.at)
+                new_samples += 1
+                s.add(ShiftSampleRecord(
+                    camera_serial=serial, session_id=session_id, at=host_at, camera_at=sample.at,
+                    soc_percent=sample.soc_percent, voltage_mv=sample.voltage_mv,
+                    current_ma=sample.current_ma, temperature_c=sample.temperature_c))
+            known_events: set[tuple[datetime, str]] = {
+                (at, kind) for at, kind in s.execute(
+                    select(ShiftEventRecord.camera_at, ShiftEventRecord.kind).where(
+                        ShiftEventRecord.camera_serial == serial))}
+            new_events = 0
+            for host_at, event in events:
+                ident = (event.at, event.kind.value)
+                if ident in known_events:
+                    continue
+                known_events.add(ident)
+                new_events += 1
+                s.add(ShiftEventRecord(camera_serial=serial, session_id=session_id, at=host_at,
+                                       camera_at=event.at, kind=event.kind.value))
+            s.flush()
+            if clock_set is not None:
+                self._event(s, EventKind.CLOCK_SET, camera_serial=serial, details=clock_set)
+            return to_row(CaptureRow, cap), new_samples, new_events
+
+    # --- reading ------------------------------------------------------------------------
+
+    def captures(self, camera: str | None = None, *, since: datetime | None = None
+                 ) -> list[CaptureRow]:
+        """Dock captures, oldest first (of one camera, and from `since`, when given)."""
+        with self._read() as s:
+            q = select(DockCapture).order_by(DockCapture.at, DockCapture.id)
+            if camera is not None:
+                q = q.where(DockCapture.camera_serial == camera)
+            if since is not None:
+                q = q.where(DockCapture.at >= since)
+            return [to_row(CaptureRow, c) for c in s.execute(q).scalars()]
+
+    def shift_samples(self, camera: str, *, since: datetime | None = None
+                      ) -> list[ShiftSampleRow]:
+        with self._read() as s:
+            q = select(ShiftSampleRecord).where(ShiftSampleRecord.camera_serial == camera)
+            if since is not None:
+                q = q.where(ShiftSampleRecord.at >= since)
+            rows = s.execute(q.order_by(ShiftSampleRecord.at)).scalars()
+            return [to_row(ShiftSampleRow, r) for r in rows]
+
+    def shift_events(self, camera: str, *, since: datetime | None = None) -> list[ShiftEventRow]:
+        with self._read() as s:
+            q = select(ShiftEventRecord).where(ShiftEventRecord.camera_serial == camera)
+            if since is not None:
+                q = q.where(ShiftEventRecord.at >= since)
+            rows = s.execute(q.order_by(ShiftEventRecord.at, ShiftEventRecord.id)).scalars()
+            return [to_row(ShiftEventRow, r) for r in rows]
+
+    def transfer_records(self, *, since: datetime | None = None) -> list[TransferRecord]:
+        """Finished transfer attempts with their camera and dock port, oldest first."""
+        with self._read() as s:
+            q = (
+                select(TransferAttempt, Recording.camera_serial, Dock.name, Port.slot)
+                .join(Recording, Recording.id == TransferAttempt.recording_id)
+                .outerjoin(DockSession, DockSession.id == TransferAttempt.session_id)
+                .outerjoin(Port, Port.id == DockSession.port_id)
+                .outerjoin(Dock, Dock.id == Port.dock_id)
+                .where(TransferAttempt.finished_at.is_not(None))
+                .order_by(TransferAttempt.id)
+            )
+            if since is not None:
+                q = q.where(TransferAttempt.started_at >= since)
+            out = []
+            for att, serial, dock, slot in s.execute(q).all():
+                assert att.finished_at is not None
+                out.append(TransferRecord(
+                    camera_serial=serial, recording_id=att.recording_id,
+                    session_id=att.session_id, dock=dock, slot=slot,
+                    started_at=att.started_at.astimezone(UTC),
+                    finished_at=att.finished_at.astimezone(UTC), bytes=att.bytes,
+                    ok=att.outcome == AttemptOutcome.OK.value, error_kind=att.error_kind))
+            return out
+
+    # --- findings -----------------------------------------------------------------------
+
+    def findings(self, *, active_only: bool = True) -> list[FindingRecord]:
+        with self._read() as s:
+            q = select(HealthFinding).order_by(HealthFinding.id)
+            if active_only:
+                q = q.where(HealthFinding.cleared_at.is_(None))
+            return [to_row(FindingRecord, f) for f in s.execute(q).scalars()]
+
+    def sync_findings(self, current: Sequence[FindingDraft]
+                      ) -> tuple[list[FindingRecord], list[FindingRecord]]:
+        """Make the stored findings what `current` says; return (raised, cleared).
+
+        Raised: new, back after being cleared, or changed severity. Cleared: stored as active
+        but no longer in `current`. Evidence of a still-active finding is refreshed silently.
+        """
+        now = self._clock()
+        raised: list[FindingRecord] = []
+        cleared: list[FindingRecord] = []
+        with self._write() as s:
+            stored = {f.key: f for f in s.execute(select(HealthFinding)).scalars()}
+            wanted = {d.key: d for d in current}
+            for key, draft in wanted.items():
+                row = stored.get(key)
+                if row is None:
+                    row = HealthFinding(key=key, raised_at=now)
+                    s.add(row)
+                    is_news = True
+                else:
+                    is_news = row.cleared_at is not None or row.severity != draft.severity
+                    if row.cleared_at is not None:
+                        row.raised_at = now
+                row.code, row.subject, row.severity = draft.code, draft.subject, draft.severity
+                row.summary, row.advice, row.evidence = draft.summary, draft.advice, draft.evidence
+                row.updated_at, row.cleared_at = now, None
+                s.flush()
+                if is_news:
+                    raised.append(to_row(FindingRecord, row))
+            for key, row in stored.items():
+                if key not in wanted and row.cleared_at is None:
+                    row.cleared_at = now
+                    s.flush()
+                    cleared.append(to_row(FindingRecord, row))
+        return raised, cleared
+

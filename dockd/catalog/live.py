@@ -1,0 +1,124 @@
+"""What the daemon is doing right now, kept in the catalog so `dockctl status` can read it
+from another shell (or another host on a shared PostgreSQL catalog).
+
+Progress is not custody: updating an attempt's byte count writes no audit event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from dockd.catalog.repo import Catalog
+from dockd.catalog.schema import Camera, Dock, DockSession, Port, Recording, TransferAttempt
+
+
+@dataclass(frozen=True)
+class DockedCamera:
+    session_id: int
+    serial: str
+    model: str
+    dock: str | None
+    slot: int | None
+    docked_at: datetime
+
+
+@dataclass(frozen=True)
+class InFlight:
+    attempt_id: int
+    serial: str
+    recording: str
+    size: int
+    offset_from: int
+    bytes: int
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class RecentError:
+    at: datetime
+    serial: str
+    recording: str
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    docked: list[DockedCamera] = field(default_factory=list)
+    in_flight: list[InFlight] = field(default_factory=list)
+    recent_errors: list[RecentError] = field(default_factory=list)
+    recordings_by_status: dict[str, int] = field(default_factory=dict)
+
+
+def report_progress(catalog: Catalog, attempt_id: int, transferred: int) -> None:
+    """Record how many bytes an open attempt has moved so far."""
+    with catalog._write() as s:
+        s.execute(update(TransferAttempt)
+                  .where(TransferAttempt.id == attempt_id, TransferAttempt.finished_at.is_(None))
+                  .values(bytes=transferred))
+
+
+def _port_of(s: object, port_id: int | None) -> tuple[str | None, int | None]:
+    if port_id is None:
+        return None, None
+    row = s.execute(select(Dock.name, Port.slot).join(Port, Port.dock_id == Dock.id)  # type: ignore[attr-defined]
+                    .where(Port.id == port_id)).one_or_none()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def live_status(catalog: Catalog, *, errors: int = 10) -> LiveStatus:
+    with catalog._read() as s:
+        docked = []
+        for sess, model in s.execute(
+                select(DockSession, Camera.model).join(Camera)
+                .where(DockSession.undocked_at.is_(None)).order_by(DockSession.id)):
+            dock, slot = _port_of(s, sess.port_id)
+            docked.append(DockedCamera(sess.id, sess.camera_serial, model, dock, slot,
+                                       sess.docked_at))
+        in_flight = [
+            InFlight(att.id, rec.camera_serial, rec.camera_name, rec.size, att.offset_from,
+                     att.bytes, att.started_at)
+            for att, rec in s.execute(
+                select(TransferAttempt, Recording).join(Recording)
+                .where(TransferAttempt.finished_at.is_(None)).order_by(TransferAttempt.id))
+        ]
+        recent = [
+            RecentError(att.finished_at or att.started_at, rec.camera_serial, rec.camera_name,
+                        att.error_kind or "?", att.error_message or "")
+            for att, rec in s.execute(
+                select(TransferAttempt, Recording).join(Recording)
+                .where(TransferAttempt.error_kind.is_not(None))
+                .order_by(TransferAttempt.id.desc()).limit(errors))
+        ]
+        counts: dict[str, int] = {}
+        for (status,) in s.execute(select(Recording.status)):
+            counts[status] = counts.get(status, 0) + 1
+    return LiveStatus(docked, in_flight, recent, counts)
+
+
+def close_stale(catalog: Catalog) -> tuple[int, int]:
+    """At start: sessions and attempts a previous run of this host left open (it was killed)
+    are closed with a reason, so status never shows ghosts and history stays honest."""
+    from dockd.catalog.rows import SessionCounts  # noqa: PLC0415
+
+    host = catalog._host
+    with catalog._read() as s:
+        sessions = [row.id for row in s.execute(
+            select(DockSession.id).outerjoin(Port, DockSession.port_id == Port.id)
+            .outerjoin(Dock, Port.dock_id == Dock.id)
+            .where(DockSession.undocked_at.is_(None),
+                   (Dock.host == host) | Dock.host.is_(None)))]
+        attempts = [(row.id, row.bytes) for row in s.execute(
+            select(TransferAttempt.id, TransferAttempt.bytes)
+            .where(TransferAttempt.finished_at.is_(None),
+                   TransferAttempt.session_id.in_(sessions)))]
+    for attempt_id, moved in attempts:
+        catalog.finish_attempt(attempt_id, bytes_transferred=moved, error_kind="interrupted",
+                               error_message="dockd stopped during the transfer; it resumes "
+                                             "from its last checkpoint")
+    for session_id in sessions:
+        catalog.end_session(session_id, outcome="daemon_restarted", counts=SessionCounts())
+    return len(sessions), len(attempts)

@@ -1,0 +1,35 @@
+"""`dockctl export`: decrypt recordings for hand-over, with a manifest and custody trail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dockd.cli.common import reports_errors
+from dockd.cli.dockctl_common import config_option, load, open_catalog
+from dockd.crypto.keys import load_identities
+from dockd.export import export_recordings
+
+
+@click.command()
+@config_option
+@click.argument("ids", nargs=-1, required=True, type=int, metavar="ID...")
+@click.option("--identity", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="age identity file that can decrypt the store.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              required=True, help="Directory to write into (created 0700 if missing).")
+@reports_errors
+def export(config_path: Path, ids: tuple[int, ...], identity: Path, out_dir: Path) -> None:
+    """Decrypt recordings ID... into DIR, check their SHA-256, write manifest.json.
+
+    Never overwrites; on any failure removes what it wrote. Records an `exported` event.
+    """
+    config = load(config_path)
+    identities = load_identities(identity)
+    with open_catalog(config) as catalog:
+        result = export_recordings(catalog, ids, identities, out_dir,
+                                   identity_source=str(identity))
+    for f in result.files:
+        click.echo(f"{f.path}  {f.size} bytes  sha256 {f.plaintext_sha256}")
+    click.echo(f"{result.manifest}")

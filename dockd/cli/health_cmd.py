@@ -1,0 +1,135 @@
+"""`dockctl health|cameras|ports|report`: what needs a technician, per camera and per port.
+
+Read only: findings are computed fresh from the catalog (the daemon is the one that stores
+them and logs raised/cleared events).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from dockd.cli.common import print_json, reports_errors
+from dockd.cli.dockctl_common import config_option, load, open_catalog
+from dockd.health.overview import FleetView, ago, camera_json, fleet_view, port_json
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_STYLE = {"critical": "bold red", "warning": "yellow", "notice": "cyan", "ok": "green"}
+
+
+def _at_option(func: F) -> F:
+    return click.option(
+        "--at", "at", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
+        default=None, help="Judge the fleet as of this UTC time (default: now).")(func)
+
+
+def _view(config_path: Path, at: datetime | None) -> FleetView:
+    now = at.replace(tzinfo=UTC) if at is not None else datetime.now(UTC)
+    config = load(config_path)
+    with open_catalog(config) as catalog:
+        return fleet_view(catalog, config, now=now)
+
+
+def _fmt(value: float | None, unit: str = "", nd: int = 1) -> str:
+    return "-" if value is None else f"{round(value, nd) + 0.0:.{nd}f}{unit}"
+
+
+@click.command()
+@config_option
+@click.option("--camera", default=None, metavar="SERIAL", help="Only this camera's findings.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_at_option
+@reports_errors
+def health(config_path: Path, camera: str | None, as_json: bool, at: datetime | None) -> None:
+    """The fleet's findings, worst first: severity, subject, what is wrong, what to do."""
+    view = _view(config_path, at)
+    findings = [f for f in view.findings if camera is None or f.camera == camera]
+    if as_json:
+        print_json({"at": view.now.isoformat(), "findings": [f.as_json() for f in findings]})
+        return
+    console = Console(soft_wrap=True, highlight=False)
+    if not findings:
+        console.print(Text("no findings: " + ("camera " + camera if camera else "the fleet")
+                           + " is healthy", style="green"))
+        return
+    for f in findings:
+        line = Text()
+        line.append(f"{f.severity.label.upper():<8} ", style=_STYLE[f.severity.label])
+        line.append(f"{f.subject_kind} {f.subject}  ", style="bold")
+        line.append(f"{f.code}: {f.summary}")
+        console.print(line)
+        console.print(Text(f"         → {f.advice}"))
+
+
+@click.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_at_option
+@reports_errors
+def cameras(config_path: Path, as_json: bool, at: datetime | None) -> None:
+    """One line per camera: battery, shift endurance, clock, transfers, worst finding."""
+    view = _view(config_path, at)
+    if as_json:
+        print_json([camera_json(c) for c in view.cameras])
+        return
+    table = Table("camera", "last docked", "charge", "health", "cycles", "temp",
+                  "full charge lasts", "clock", "transfers", "status")
+    for c in view.cameras:
+        table.add_row(
+            Text(c.serial), ago(c.days_since_docked),
+            _fmt(c.soc_percent, "%", 0), _fmt(c.soh_percent, "%", 0), _fmt(c.cycle_count, "", 0),
+            _fmt(c.temperature_c, " °C", 0), _fmt(c.predicted_runtime_h, " h"),
+            _fmt(c.clock_offset_s, " s", 0), f"{c.failed}/{c.attempts} failed",
+            Text(c.worst, style=_STYLE[c.worst]))
+    Console(highlight=False).print(table)
+
+
+@click.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_at_option
+@reports_errors
+def ports(config_path: Path, as_json: bool, at: datetime | None) -> None:
+    """One line per dock port: transfers, failures, retries, throughput, cameras seen."""
+    view = _view(config_path, at)
+    if as_json:
+        print_json([port_json(p) for p in view.ports])
+        return
+    table = Table("port", "attempts", "failed", "fail rate", "retries", "MB/s", "cameras",
+                  "status")
+    for p in view.ports:
+        status = Text(p.worst, style=_STYLE[p.worst])
+        if p.failures_follow:
+            status.append(" (failures follow " + ", ".join(p.failures_follow) + ")")
+        table.add_row(Text(p.port), str(p.attempts), str(p.failed), f"{p.fail_rate:.0%}",
+                      str(p.retries), _fmt(p.mb_s), Text(", ".join(p.cameras)), status)
+    Console(highlight=False).print(table)
+
+
+@click.command()
+@config_option
+@click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="Where to write the HTML report.")
+@_at_option
+@reports_errors
+def report(config_path: Path, out: Path, at: datetime | None) -> None:
+    """Write a self-contained HTML report (no network needed to open it)."""
+    from dockd.health.report import render_report  # noqa: PLC0415
+
+    view = _view(config_path, at)
+    h = load(config_path).health
+    html = render_report(view, shift_hours=h.shift_hours, soh_warn=h.soh_warn_percent,
+                         soh_critical=h.soh_critical_percent)
+    try:
+        out.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc.strerror or exc}") from exc
+    click.echo(f"report written to {out}")

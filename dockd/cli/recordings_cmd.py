@@ -1,0 +1,41 @@
+"""`dockctl recordings`: what the catalog knows, one row per recording."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from dockd.cli.common import print_json, reports_errors
+from dockd.cli.dockctl_common import config_option, load, open_catalog
+from dockd.export import recording_json
+
+
+@click.command()
+@config_option
+@click.option("--camera", default=None, metavar="SERIAL", help="Only this camera's recordings.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@reports_errors
+def recordings(config_path: Path, camera: str | None, as_json: bool) -> None:
+    """List recordings: id, camera, name, size, started, status, failure reason, store path."""
+    with open_catalog(load(config_path)) as catalog:
+        rows = catalog.recordings(camera)
+    if as_json:
+        print_json([{**recording_json(r), "failure_reason": r.failure_reason,
+                     "attempts": r.attempts} for r in rows])
+        return
+    table = Table("id", "camera", "name", "size", "started", "status", "failure", "store path")
+    for r in rows:
+        # Text(): names come from devices, never let them be read as rich markup
+        table.add_row(*(Text(v) for v in (
+            str(r.id), r.camera_serial, r.camera_name, f"{r.size:,}",
+            r.started.strftime("%Y-%m-%d %H:%M:%SZ"), str(r.status), r.failure_reason or "",
+            r.store_path or "")))
+    # a pipe or file gets whole values, not a table squeezed into 80 columns
+    Console(width=None if sys.stdout.isatty() else 400).print(table)
+    if not rows:
+        click.echo("no recordings" + (f" for camera {camera}" if camera else ""), err=True)

@@ -1,0 +1,133 @@
+"""Tiny inline-SVG charts for the HTML report (no scripts, no network, no dependencies)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from html import escape
+
+STATE_COLOURS = {"recording": "#e4572e", "display": "#f3a712", "standby": "#9ec1cf",
+                 "off": "#555555"}
+INK, GRID, LINE = "#222", "#ddd", "#1d3557"
+
+
+def _num(x: float) -> str:
+    return f"{x:.1f}"
+
+
+def shift_chart(samples: Sequence[tuple[float, float]], bands: Sequence[tuple[float, float, str]],
+                *, hours: float, shift_hours: float, title: str, width: int = 380,
+                height: int = 190) -> str:
+    """Charge (%) over hours since the shift began, with the camera's state as bands and a
+    dashed line at the configured shift length."""
+    left, right, top, bottom = 34, 8, 20, 24
+    w, h = width - left - right, height - top - bottom
+    span = max(hours, shift_hours, 0.1)
+
+    def x(t: float) -> float:
+        return left + w * t / span
+
+    def y(v: float) -> float:
+        return top + h * (1 - v / 100)
+
+    parts = [f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} '
+             f'{height}" xmlns="http://www.w3.org/2000/svg" role="img">',
+             f'<title>{escape(title)}</title>',
+             f'<text x="{left}" y="13" font-size="11" fill="{INK}">{escape(title)}</text>']
+    for a, b, state in bands:
+        parts.append(f'<rect x="{_num(x(a))}" y="{top}" width="{_num(max(0.5, x(b) - x(a)))}" '
+                     f'height="{h}" fill="{STATE_COLOURS.get(state, "#ccc")}" '
+                     f'fill-opacity="0.35"/>')
+    for v in (0, 25, 50, 75, 100):
+        parts.append(f'<line x1="{left}" x2="{left + w}" y1="{_num(y(v))}" y2="{_num(y(v))}" '
+                     f'stroke="{GRID}" stroke-width="1"/>'
+                     f'<text x="{left - 4}" y="{_num(y(v) + 4)}" font-size="10" '
+                     f'text-anchor="end" fill="{INK}">{v}</text>')
+    step = 2 if span <= 14 else 4
+    t = 0
+    while t <= span + 1e-9:
+        parts.append(f'<text x="{_num(x(t))}" y="{top + h + 14}" font-size="10" '
+                     f'text-anchor="middle" fill="{INK}">{t}h</text>')
+        t += step
+    sx = x(shift_hours)
+    parts.append(f'<line x1="{_num(sx)}" x2="{_num(sx)}" y1="{top}" y2="{top + h}" '
+                 f'stroke="{INK}" stroke-dasharray="4 3"/>')
+    if samples:
+        pts = " ".join(f"{_num(x(t))},{_num(y(v))}" for t, v in samples)
+        parts.append(f'<polyline points="{pts}" fill="none" stroke="{LINE}" '
+                     f'stroke-width="2"/>')
+    parts.append(f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" '
+                 f'stroke="#999"/></svg>')
+    return "".join(parts)
+
+
+def trend_chart(points: Sequence[tuple[datetime, float]], *, warn: float, critical: float,
+                title: str, width: int = 300, height: int = 190) -> str:
+    """State of health (%) at each dock over time, with the warning/critical lines."""
+    left, right, top, bottom = 34, 10, 20, 24
+    w, h = width - left - right, height - top - bottom
+    lo = max(0.0, min([critical - 5] + [v - 5 for _, v in points]))
+    t0 = points[0][0] if points else None
+    days = max(((points[-1][0] - t0).total_seconds() / 86400) if t0 else 0.0, 1.0)
+
+    def x(t: datetime) -> float:
+        assert t0 is not None
+        if len(points) == 1:
+            return left + w / 2
+        return left + w * ((t - t0).total_seconds() / 86400) / days
+
+    def y(v: float) -> float:
+        return top + h * (1 - (v - lo) / (100 - lo))
+
+    parts = [f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} '
+             f'{height}" xmlns="http://www.w3.org/2000/svg" role="img">',
+             f'<title>{escape(title)}</title>',
+             f'<text x="{left}" y="13" font-size="11" fill="{INK}">{escape(title)}</text>']
+    for v, colour in ((warn, "#f3a712"), (critical, "#e4572e")):
+        parts.append(f'<line x1="{left}" x2="{left + w}" y1="{_num(y(v))}" y2="{_num(y(v))}" '
+                     f'stroke="{colour}" stroke-dasharray="5 3"/>'
+                     f'<text x="{left - 4}" y="{_num(y(v) + 4)}" font-size="10" '
+                     f'text-anchor="end" fill="{colour}">{v:g}</text>')
+    parts.append(f'<text x="{left - 4}" y="{_num(y(100) + 4)}" font-size="10" '
+                 f'text-anchor="end" fill="{INK}">100</text>')
+    if points:
+        pts = " ".join(f"{_num(x(t))},{_num(y(v))}" for t, v in points)
+        parts.append(f'<polyline points="{pts}" fill="none" stroke="{LINE}" stroke-width="2"/>')
+        parts += [f'<circle cx="{_num(x(t))}" cy="{_num(y(v))}" r="3" fill="{LINE}"/>'
+                  for t, v in points]
+        parts.append(f'<text x="{left}" y="{top + h + 14}" font-size="10" fill="{INK}">'
+                     f'{points[0][0]:%m-%d}</text><text x="{left + w}" y="{top + h + 14}" '
+                     f'font-size="10" text-anchor="end" fill="{INK}">{points[-1][0]:%m-%d}</text>')
+    else:
+        parts.append(f'<text x="{left + w / 2}" y="{top + h / 2}" font-size="11" '
+                     f'text-anchor="middle" fill="#888">no battery data</text>')
+    parts.append(f'<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" '
+                 f'stroke="#999"/></svg>')
+    return "".join(parts)
+
+
+def port_bars(rows: Sequence[tuple[str, int, int]], *, title: str, width: int = 300) -> str:
+    """Per port: attempts (grey) and failed (red) transfer attempts as horizontal bars."""
+    bar_h, gap, left, top = 14, 8, 90, 22
+    height = top + max(1, len(rows)) * (bar_h + gap) + 8
+    most = max([a for _, a, _ in rows] + [1])
+    w = width - left - 40
+    parts = [f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} '
+             f'{height}" xmlns="http://www.w3.org/2000/svg" role="img">',
+             f'<title>{escape(title)}</title>',
+             f'<text x="4" y="13" font-size="11" fill="{INK}">{escape(title)}</text>']
+    if not rows:
+        parts.append(f'<text x="4" y="{top + 12}" font-size="11" fill="#888">'
+                     'no transfers</text>')
+    for i, (port, attempts, failed) in enumerate(rows):
+        yy = top + i * (bar_h + gap)
+        parts.append(f'<text x="{left - 6}" y="{yy + 11}" font-size="10" text-anchor="end" '
+                     f'fill="{INK}">{escape(port)}</text>'
+                     f'<rect x="{left}" y="{yy}" width="{_num(w * attempts / most)}" '
+                     f'height="{bar_h}" fill="#c8d3dc"/>'
+                     f'<rect x="{left}" y="{yy}" width="{_num(w * failed / most)}" '
+                     f'height="{bar_h}" fill="#e4572e"/>'
+                     f'<text x="{_num(left + w * attempts / most + 4)}" y="{yy + 11}" '
+                     f'font-size="10" fill="{INK}">{failed}/{attempts}</text>')
+    parts.append("</svg>")
+    return "".join(parts)

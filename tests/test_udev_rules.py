@@ -1,0 +1,129 @@
+"""udev rules generated from match data; the committed file is the generator's output."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dockd.cli.udev_cmd import udev_rules_command
+from dockd.matching import parse_rules
+from dockd.udev_rules import generate_rules
+
+REPO = Path(__file__).resolve().parents[1]
+COMMITTED = REPO / "config" / "70-dockd.rules"
+LINE = re.compile(
+    r'ACTION!="remove", SUBSYSTEM=="usb", ENV\{DEVTYPE\}=="usb_device", '
+    r'ATTR\{idVendor\}=="([0-9a-f]{4})", (?:ATTR\{idProduct\}=="([0-9a-f]{4})", )?'
+    r'MODE="0660", GROUP="dockd"')
+
+
+def rule_lines(text: str) -> list[tuple[str, str | None]]:
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    out = []
+    for ln in lines:
+        m = LINE.fullmatch(ln)
+        assert m, f"unexpected rule line: {ln}"
+        out.append((m[1], m[2]))
+    return out
+
+
+def test_committed_rules_are_the_generator_output():
+    result = CliRunner().invoke(udev_rules_command, ["--packaged-only"])
+    assert result.exit_code == 0, result.output
+    assert COMMITTED.read_text() == result.output, (
+        "config/70-dockd.rules is stale: run "
+        "`dockctl udev-rules --packaged-only -o config/70-dockd.rules`")
+
+
+def test_bundled_netco_camera_gets_group_access_and_nothing_else_does():
+    assert rule_lines(COMMITTED.read_text()) == [("1209", "dc01")]
+
+
+def test_rules_dedupe_widen_and_sort():
+    rules = parse_rules("""
+        [[match]]
+        driver = "b"
+        vendor_id = 0xABCD
+        product_id = 0x0002
+        [[match]]
+        driver = "a"
+        vendor_id = 0x0001
+        product_id = 0x0010
+        interface_class = 0xFF
+        serial_pattern = "^X.*$"
+        [[match]]
+        driver = "c"
+        vendor_id = 0x0001
+        product_id = 0x0010
+        [[match]]
+        driver = "d"
+        vendor_id = 0x0002
+        [[match]]
+        driver = "d"
+        vendor_id = 0x0002
+        product_id = 0x0005
+        [[match]]
+        driver = "e"
+        vendor_id = 0x0003
+        disabled = true
+    """, "t.toml")
+    text = generate_rules(rules)
+    # a serial regex or interface class cannot be said in udev: widened to vendor:product;
+    # a vendor-wide rule covers its vendor's products; a disabled rule grants nothing
+    assert rule_lines(text) == [("0001", "0010"), ("0002", None), ("abcd", "0002")]
+    assert "# a, c\n" in text
+    assert generate_rules(reversed(rules)) == text  # stable whatever the input order
+
+
+def test_no_rules_grants_nothing():
+    text = generate_rules([])
+    assert rule_lines(text) == []
+    assert "nothing to grant" in text
+
+
+@pytest.mark.parametrize("group", ["", "Dockd", "a b", 'x",MODE="0666'])
+def test_bad_group_is_refused(group):
+    with pytest.raises(ValueError, match="group"):
+        generate_rules([], group=group)
+
+
+def test_dropins_from_the_config_are_included(tmp_path):
+    dropins = tmp_path / "drivers.d"
+    dropins.mkdir()
+    (dropins / "50-site.toml").write_text(
+        '[[match]]\ndriver = "netco"\nvendor_id = 0x1209\nproduct_id = 0xDC02\n')
+    config = tmp_path / "dockd.toml"
+    config.write_text(f'[drivers]\ndropin_dir = "{dropins}"\n')
+    out = tmp_path / "rules" / "70-dockd.rules"
+    out.parent.mkdir()
+    result = CliRunner().invoke(udev_rules_command, ["--config", str(config), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert rule_lines(out.read_text()) == [("1209", "dc01"), ("1209", "dc02")]
+    assert out.stat().st_mode & 0o777 == 0o644
+
+
+def test_dropin_naming_an_unknown_driver_is_a_clear_error(tmp_path):
+    dropins = tmp_path / "drivers.d"
+    dropins.mkdir()
+    (dropins / "50-site.toml").write_text('[[match]]\ndriver = "nope"\nvendor_id = 1\n')
+    config = tmp_path / "dockd.toml"
+    config.write_text(f'[drivers]\ndropin_dir = "{dropins}"\n')
+    result = CliRunner().invoke(udev_rules_command, ["--config", str(config)])
+    assert result.exit_code != 0
+    assert "nope" in result.output
+
+
+@pytest.mark.skipif(shutil.which("udevadm") is None, reason="udevadm is not installed")
+def test_udevadm_accepts_the_rules(tmp_path):
+    help_text = subprocess.run(["udevadm", "--help"], check=False, capture_output=True,
+                               text=True).stdout
+    if " verify " not in help_text:
+        pytest.skip("this udevadm has no `verify` (systemd < 254)")
+    done = subprocess.run(["udevadm", "verify", str(COMMITTED)], check=False,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
