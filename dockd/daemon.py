@@ -25,6 +25,7 @@ from dockd.health.service import refresh_findings
 from dockd.ingest import IngestContext, Progress, ProgressFn, SessionReport
 from dockd.logs import CurrentStdout, configure_logging
 from dockd.registry import DriverRegistry
+from dockd.reload import Reloader
 from dockd.sdnotify import Heartbeat, Liveness, Notifier
 from dockd.store import clean_partials, list_partials, sidecar_path
 from dockd.supervisor import Supervisor
@@ -62,6 +63,8 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    reload_requested = threading.Event()
+    signal.signal(signal.SIGHUP, lambda _s, _f: reload_requested.set())
 
     sim: Any = None
     watcher: Any = None
@@ -80,7 +83,10 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
             ctx, opener, timeout_s=config.ingest.transfer_timeout_s, once=once,
             more_to_come=(sim.dock.pending if sim is not None else lambda: False), events=events,
             liveness=liveness)
-        supervisor.health = lambda: refresh_findings(catalog, config, now=catalog.now())
+        supervisor.health = lambda: refresh_findings(catalog, ctx.config, now=catalog.now())
+        supervisor.reload_requested = reload_requested
+        supervisor.reload = Reloader(config_path, ctx, registry, backend,
+                                     CurrentStdout() if live else None).reload
         # READY=1 once the start-up enumeration queued below has been dispatched
         supervisor.heartbeat = Heartbeat(notifier, liveness, settled=events.empty,
                                          status=lambda: _status_line(supervisor, liveness))
@@ -109,7 +115,9 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
     incomplete = [r for r in _latest_per_camera(state.reports) if not r.complete]
     log.info("dockd_stopped", sessions=len(state.reports), incomplete=len(incomplete),
              broken=len(state.broken), interrupted=stop.is_set())
-    if once and (incomplete or state.broken):
+    # a stop asked for by a signal is a clean stop (exit 0, as systemd expects): transfers
+    # were checkpointed and resume at the next start; the log's dock_session lines say which
+    if once and not stop.is_set() and (incomplete or state.broken):
         what = [f"{r.serial} slot {r.slot}: {r.outcome}, {len(r.failures)} not stored"
                 for r in incomplete] + [f"{k}: {v}" for k, v in state.broken.items()]
         raise IncompleteIngest("not every recording is stored and verified: " + "; ".join(what))

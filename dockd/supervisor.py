@@ -53,6 +53,9 @@ class Supervisor:
         #: for --once under simulation: cameras the scenario will still dock
         self.more_to_come = more_to_come
         self.heartbeat = heartbeat
+        #: SIGHUP sets the event; the main loop (not the signal handler) calls `reload`
+        self.reload_requested = threading.Event()
+        self.reload: Callable[[Supervisor], object] | None = None
         #: workers register here so the watchdog can tell a stuck one (dockd/sdnotify.py)
         self.liveness = liveness if liveness is not None else Liveness()
         self.events: queue.Queue[DeviceEvent] = events if events is not None else queue.Queue()
@@ -87,6 +90,9 @@ class Supervisor:
                 self._retry_when_space()
                 if time.monotonic() - self._health_checked > HEALTH_EVERY_S:
                     self.refresh_health()
+                if self.reload_requested.is_set() and self.reload is not None:
+                    self.reload_requested.clear()
+                    self.reload(self)
                 if self.heartbeat is not None:
                     self.heartbeat()
                 if self.once and self._all_done():

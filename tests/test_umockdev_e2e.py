@@ -4,8 +4,10 @@ pyusb over Debian's libusb identifies it, lists and reads a recording byte-exact
 pulled and the REMOVE is reported.
 
 The tests marked `umockdev` need the preload library: run them under `umockdev-wrapper`.
-The plain suite runs them that way in a child process (the last test here), so one
-`pytest` covers them wherever umockdev is installed, and says why where it is not.
+The plain suite runs them that way in a child process
+(test_umockdev_tests_pass_under_the_wrapper), so one `pytest` covers them wherever umockdev
+is installed, and says why where it is not. Below them: the ioctl logic alone, with the
+client's memory faked, which runs everywhere.
 """
 
 from __future__ import annotations
@@ -319,6 +321,10 @@ def test_umockdev_tests_pass_under_the_wrapper():
     wrapper = shutil.which("umockdev-wrapper")
     if wrapper is None:
         pytest.skip("umockdev is not installed (apt-get install umockdev gir1.2-umockdev-1.0)")
+    try:
+        bed._umockdev()
+    except (ImportError, ValueError) as exc:
+        pytest.skip(f"umockdev bindings missing (gir1.2-umockdev-1.0, python3-gi): {exc}")
     proc = subprocess.run(
         [wrapper, sys.executable, "-m", "pytest", "-m", "umockdev", "-p", "no:cacheprovider",
          "-q", "-rs"],  # every umockdev test in the project, wherever it lives

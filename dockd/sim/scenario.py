@@ -24,6 +24,7 @@ from dockd.sim.spec import (
     DockSpec,
     FaultKind,
     FaultSpec,
+    HostileSpec,
     PortFaultKind,
     PortFaultSpec,
     RecordingSpec,
@@ -218,6 +219,8 @@ def _camera(t: _Table, dock: DockSpec) -> CameraSpec:
         samples = tuple(sorted(samples + more_samples, key=lambda x: x.offset_s))
         events = tuple(sorted(events + more_events, key=lambda x: x.offset_s))
     day = _req(t.integer("day", 0, low=0, high=36_500, what="an integer from 0 to 36500"))
+    hostile_table = t.table("hostile")
+    hostile = _hostile(hostile_table) if hostile_table is not None else HostileSpec()
     t.finish()
     assert firmware is not None and clock_offset is not None and link is not None
     return CameraSpec(
@@ -225,8 +228,37 @@ def _camera(t: _Table, dock: DockSpec) -> CameraSpec:
         clock_offset_s=clock_offset, dock_at_s=dock_at, undock_at_s=undock_at,
         link_mb_s=link, redock_after_s=redock, battery=battery, recordings=recordings,
         faults=faults,
-        shift_samples=samples, shift_events=events, day=day,
+        shift_samples=samples, shift_events=events, day=day, hostile=hostile,
     )
+
+
+#: extra_bytes is capped so the simulated firmware itself stays small (one data block)
+_MAX_EXTRA_BYTES = 1 << 20
+
+
+def _hostile(t: _Table) -> HostileSpec:
+    """`[camera.hostile]`: broken firmware behaviour (docs/simulator.md)."""
+    claimed = t.integer("claimed_size", None, low=0, what="a non-negative integer")
+    extra = _req(t.integer("extra_bytes", 0, low=0, high=_MAX_EXTRA_BYTES,
+                           what=f"an integer from 0 to {_MAX_EXTRA_BYTES}"))
+    spec = HostileSpec(
+        claimed_size=claimed, extra_bytes=extra,
+        endless_listing=_flag(t, "endless_listing"),
+        slower_and_slower=_flag(t, "slower_and_slower"),
+        soc_percent=t.number("soc_percent"),
+        voltage_mv=t.integer("voltage_mv", None, low=-(2**31), high=2**31 - 1,
+                             what="a 32-bit integer"),
+        temperature_c=t.number("temperature_c"),
+    )
+    t.finish()
+    return spec
+
+
+def _flag(t: _Table, name: str) -> bool:
+    value = t.raw(name)
+    if value is not None and not isinstance(value, bool):
+        raise t.error(name, "must be true or false")
+    return bool(value)
 
 
 def _choice(t: _Table, name: str, default: str, allowed: Iterable[str]) -> str:

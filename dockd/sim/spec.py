@@ -79,6 +79,29 @@ class ShiftEventSpec:
 
 
 @dataclass(frozen=True)
+class HostileSpec:
+    """Deliberately broken firmware (`[camera.hostile]`): what a malicious or failing camera
+    does that no fault of a healthy one covers. The defaults are a well-behaved camera."""
+
+    #: every recording is listed (and answered on READ) with this size, whatever it holds
+    claimed_size: int | None = None
+    #: the last data block of a READ announces and carries this many bytes more than asked
+    extra_bytes: int = 0
+    #: every LIST_RECORDINGS page says there is one more page (and more recordings) to come
+    endless_listing: bool = False
+    #: every bulk answer comes twice as late as the one before; past a second, none comes
+    slower_and_slower: bool = False
+    #: raw battery telemetry sent instead of the battery table's values (unchecked ranges)
+    soc_percent: float | None = None
+    voltage_mv: int | None = None
+    temperature_c: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self != HostileSpec()
+
+
+@dataclass(frozen=True)
 class CameraSpec:
     serial: str
     slot: int
@@ -100,6 +123,7 @@ class CameraSpec:
     shift_events: tuple[ShiftEventSpec, ...] = ()
     #: the simulated day of this docking (fleet scenarios list a camera once per day)
     day: int = 0
+    hostile: HostileSpec = field(default_factory=HostileSpec)
 
 
 class PortFaultKind(enum.Enum):

@@ -4,8 +4,8 @@ Each camera becomes a `usb_device` in a fake sysfs (so udev/pyudev see it hot-pl
 device node whose usbdevfs ioctls are answered here (so Debian's libusb, and pyusb on top of
 it, talk to it exactly as to hardware). The process must run under `umockdev-wrapper` (the
 preload library), and the dock must exist before libusb is first initialised in the process:
-libusb binds its hotplug monitor to the testbed at init. See docs in
-/work/shared/notes/umockdev.md for the recipe this follows.
+libusb binds its hotplug monitor to the testbed at init. Debian's libusb-1.0-0 is needed
+(the copy bundled in the libusb-package wheel ignores umockdev's uevents).
 
 Ioctls arrive on umockdev's own thread. Transfers are queued to one worker thread per camera,
 so a slow or throttled camera never blocks the ioctl thread (libusb busy-polls REAPURBNDELAY
@@ -18,6 +18,7 @@ import errno
 import functools
 import os
 import queue
+import shutil
 import struct
 import sys
 import threading
@@ -517,11 +518,12 @@ class UMockdevDock:
             return sorted(self._plugged)
 
     def close(self) -> None:
-        """Unplug every camera and stop answering their device nodes.
+        """Unplug every camera, stop answering their device nodes, delete the testbed's tree.
 
-        The testbed itself stays referenced until the process ends (umockdev then deletes
-        its temporary tree): dropping it while pyusb still holds a handle (released by a
-        finalizer at exit) would leave that ioctl waiting forever on a dead socket.
+        The testbed object itself is kept: dropping it while pyusb still holds a handle
+        (released by a finalizer at exit) leaves that ioctl waiting on a dead socket. As its
+        finalizer may then never run (pytest keeps fixtures to the end), the tree it would
+        delete is deleted here, after the preload is told to pass everything through.
         """
         with self._lock:
             if self._closed:
@@ -531,6 +533,8 @@ class UMockdevDock:
             for devnode, _handler in self._detached:
                 self._testbed.detach_ioctl(devnode)
             self._detached.clear()
+            self._testbed.disable()
+            shutil.rmtree(self._testbed.get_root_dir(), ignore_errors=True)
             self._closed = True
 
     def __enter__(self) -> UMockdevDock:
