@@ -7,15 +7,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-import usb.core
 
 from dockd.driver import CameraSession, Driver
 from dockd.errors import DeviceGone, NoDriver
 from dockd.events import UsbDeviceRef
 from dockd.matching import Matcher, MatchRule, load_dropins
 from dockd.registry import DriverRegistry
+from dockd.watch import find_pyusb_device
 
 log = structlog.get_logger(__name__)
+
+#: how long a just-announced device may take to become visible to libusb
+FIND_WAIT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,9 @@ class DeviceOpener:
         return Matched(ref, driver, rule)
 
     def find_usb(self, ref: UsbDeviceRef) -> Any:
-        dev = usb.core.find(bus=ref.bus, address=ref.address, backend=self.backend)
+        # libusb's own hotplug listener may lag ours by milliseconds; the ids guard against
+        # an address the kernel already gave to another device
+        dev = find_pyusb_device(ref, self.backend, wait_s=FIND_WAIT_S)
         if dev is None:
             raise DeviceGone(f"device at port {ref.port_path} is no longer on the bus")
         return dev

@@ -25,6 +25,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -534,7 +535,12 @@ class UMockdevDock:
                 self._testbed.detach_ioctl(devnode)
             self._detached.clear()
             self._testbed.disable()
-            shutil.rmtree(self._testbed.get_root_dir(), ignore_errors=True)
+            root = self._testbed.get_root_dir()
+            shutil.rmtree(root, ignore_errors=True)
+            # when the finalizer does run (libusb was never started in this process, e.g. the
+            # daemon ran as a child), it aborts the process if its tree is missing: leave it
+            # an empty one to remove
+            Path(root).mkdir(mode=0o700, exist_ok=True)
             self._closed = True
 
     def __enter__(self) -> UMockdevDock:

@@ -2,7 +2,9 @@
 
 Scenario faults (dockd.sim.spec.FaultKind) are injected here, where real firmware or a
 real cable would cause them; every firing is booked through `CameraState.take_fault`, so
-a fault that fired before a restart does not fire again.
+a fault that fired before a restart does not fire again. Hostile firmware
+(`[camera.hostile]`, dockd.sim.spec.HostileSpec) is played here too: absurd sizes, extra
+bytes, an endless listing, answers ever slower, telemetry out of range.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ if TYPE_CHECKING:
     from dockd.sim.state import CameraState, SimRecording
 
 DEFAULT_MODEL = "BC-300"
+#: slower_and_slower: the first bulk answer is this late, each next one twice as late ...
+_FIRST_DELAY_S = 0.001
+#: ... and once the delay would pass this, the camera stops answering at all
+_GIVE_UP_DELAY_S = 1.0
 
 
 def describe(spec: CameraSpec) -> UsbDeviceDescription:
@@ -96,6 +102,7 @@ class NetcoCamera:
         self._gone = False
         self._last_seq = 0
         self._last_status: int = p.Status.OK
+        self._delay_s = _FIRST_DELAY_S  # slower_and_slower: lateness of the next answer
 
     # --- SimCamera -----------------------------------------------------------------
 
@@ -223,6 +230,12 @@ class NetcoCamera:
         return None
 
     def _slow_down(self) -> None:
+        if self.spec.hostile.slower_and_slower:
+            if self._delay_s > _GIVE_UP_DELAY_S:
+                self._abort()
+                raise SimNoAnswer
+            time.sleep(self._delay_s)
+            self._delay_s *= 2
         for i, fault in self._faults(FaultKind.SLOW):
             if fault.recording is not None and fault.recording != self._streaming:
                 continue
@@ -277,7 +290,7 @@ class NetcoCamera:
                 return p.Status.OK, p.encode_info(self._identity())
             if cmd is p.Command.GET_BATTERY:
                 p.expect_empty(frame.payload, "GET_BATTERY")
-                return p.Status.OK, p.encode_battery(self._battery())
+                return p.Status.OK, self._battery_payload()
             if cmd is p.Command.GET_SHIFT_LOG:
                 return self._shift_page(p.decode_page_request(frame.payload))
             if cmd is p.Command.LIST_RECORDINGS:
@@ -308,6 +321,27 @@ class NetcoCamera:
                                b.cycle_count, b.design_capacity_mah,
                                b.full_charge_capacity_mah, ChargingState(b.charging))
 
+    def _battery_payload(self) -> bytes:
+        """GET_BATTERY's answer; hostile telemetry is packed as raw wire integers (wrapped to
+        the field's width), the way broken firmware would send a bad sensor reading."""
+        payload = p.encode_battery(self._battery())
+        h = self.spec.hostile
+        if h.soc_percent is None and h.voltage_mv is None and h.temperature_c is None:
+            return payload
+        soc, mv, ma, decic, *rest = p.BATTERY.unpack(payload)
+        if h.soc_percent is not None:
+            soc = round(h.soc_percent * 10) & 0xFFFF
+        if h.voltage_mv is not None:
+            mv = h.voltage_mv & 0xFFFF
+        if h.temperature_c is not None:
+            decic = max(-0x8000, min(0x7FFF, round(h.temperature_c * 10)))
+        return p.BATTERY.pack(soc, mv, ma, decic, *rest)
+
+    def _size(self, rec: SimRecording) -> int:
+        """The size the camera claims for a recording (hostile firmware may lie)."""
+        claimed = self.spec.hostile.claimed_size
+        return rec.content.size if claimed is None else claimed
+
     def _shift_page(self, page: int) -> tuple[p.Status, bytes]:
         at = self._docked_at
         samples = [ShiftSample(at + timedelta(seconds=s.offset_s), s.soc_percent, s.voltage_mv,
@@ -326,10 +360,15 @@ class NetcoCamera:
         recs = self.state.recordings()
         size = self.list_page_size
         count = max(1, -(-len(recs) // size))
+        total = len(recs)
+        if self.spec.hostile.endless_listing:
+            # always one more page to come, and the count of recordings grows with it
+            count = min(page + 2, p.MAX_LIST_PAGES)
+            total = min(len(recs) + page + 1, p.MAX_RECORDINGS)
         if page >= count:
             return p.Status.BAD_REQUEST, b""
         entries = [self._entry(r) for r in recs[page * size : (page + 1) * size]]
-        return p.Status.OK, p.encode_list_page(page, count, len(recs), entries)
+        return p.Status.OK, p.encode_list_page(page, count, total, entries)
 
     def _entry(self, rec: SimRecording) -> p.WireRecording:
         sha = rec.sha256
@@ -338,7 +377,7 @@ class NetcoCamera:
             if fault.recording in (None, rec.spec.name):
                 sha = bytes([sha[0] ^ 0x01]) + sha[1:]
         return p.WireRecording(
-            name=rec.spec.name, size=rec.content.size, started=_aware(rec.spec.started),
+            name=rec.spec.name, size=self._size(rec), started=_aware(rec.spec.started),
             duration_ms=round(rec.spec.duration_s * 1000),
             prerecord_ms=round(rec.spec.prerecord_s * 1000), sha256=sha)
 
@@ -347,7 +386,7 @@ class NetcoCamera:
         if rec is None:
             yield self._frame(p.Command.READ, seq, p.Status.NOT_FOUND, garble=garble)
             return
-        size = rec.content.size
+        size = self._size(rec)
         if req.offset > size:
             yield self._frame(p.Command.READ, seq, p.Status.BAD_REQUEST, garble=garble)
             return
@@ -394,10 +433,14 @@ class NetcoCamera:
             return
         view = self._buf[:n]
         got = rec.content.read_into(pos, view)
-        if got != n:  # the backing file shrank under the simulator
+        if got != n:  # the backing file shrank under the simulator (or a claimed size lied)
             self._streaming = None
             yield self._frame(p.Command.DATA, seq, p.Status.READ_ERROR)
             return
+        if last and self.spec.hostile.extra_bytes:
+            # hostile: the last block announces and carries more bytes than were asked for
+            view = memoryview(bytearray(view) + bytes(self.spec.hostile.extra_bytes))
+            n = len(view)
         crc = zlib.crc32(view)
         corrupt = self._fire(FaultKind.CORRUPT, name, pos, hi, size)
         if corrupt is not None:

@@ -1,0 +1,211 @@
+"""Hostile cameras (scenarios/hostile/*.toml) against the real `dockd run --once` process.
+
+Each scenario docks one or more malicious or broken cameras next to a healthy one. For
+every scenario: the hostile camera gets a typed error in a log line that names its serial
+and slot; what it holds stays on it; nothing is written outside the store; the daemon's
+peak memory stays bounded (ru_maxrss from wait4, not a guess); it ends by itself; and every
+other camera is ingested — stored once, decrypting with `age` to its exact source bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers_ingest import (
+    Env,
+    age_decrypt_sha256,
+    camera_states,
+    daemon_argv,
+    make_env,
+    parse_events,
+    recordings_by_key,
+    stored_files,
+)
+
+from dockd.sim.state import SimRecording
+
+HOSTILE_DIR = Path(__file__).resolve().parent.parent / "scenarios" / "hostile"
+#: the daemon's peak resident set may not pass this (an idle daemon is ~60-80 MiB)
+MAX_RSS_MIB = 256
+#: a hostile camera may not make `dockd run --once` last longer than this
+MAX_SECONDS = 45
+
+
+@dataclass(frozen=True)
+class Expect:
+    #: serial → text that its error line must contain (the camera keeps all it holds)
+    errors: dict[str, str]
+    #: the exit code of `dockd run --once` (6: something stayed on a camera)
+    exit_code: int
+
+
+CASES: dict[str, Expect] = {
+    "path-traversal": Expect({"NC-EVIL-TRAVERSE": "path separator",
+                              "NC-EVIL-ABSOLUTE": "path separator"}, 6),
+    "bad-bytes": Expect({"NC-EVIL-NUL": "contains NUL", "NC-EVIL-LATIN1": "not UTF-8"}, 6),
+    "sanitise-collisions": Expect({}, 0),
+    "duplicate-names": Expect({"NC-EVIL-DUPNAME": "twice"}, 6),
+    "duplicate-serials": Expect({}, 0),
+    "sizes": Expect({"NC-EVIL-HUGE": "limit 1 TiB"}, 6),
+    "extra-bytes": Expect({"NC-EVIL-EXTRA": "were announced"}, 6),
+    # telemetry is reported, never a reason to keep footage: the soc is refused (typed),
+    # the rest is recorded as sent (300 °C raises a critical health finding, checked below)
+    "telemetry": Expect({"NC-EVIL-SOC": "above 100%"}, 0),
+    "clocks": Expect({}, 0),
+    "endless-listing": Expect({"NC-EVIL-ENDLESS": "page count"}, 6),
+    "slower-and-slower": Expect({"NC-EVIL-SLOW": "did not answer in time"}, 6),
+}
+
+
+@dataclass
+class HostileRun:
+    returncode: int
+    events: list[dict[str, Any]]
+    stderr: str
+    max_rss_mib: float
+    seconds: float
+
+
+def run_measured(env: Env) -> HostileRun:
+    """`dockd run --once` as a child whose rusage we reap ourselves (peak RSS)."""
+    out, err = env.root / "stdout.log", env.root / "stderr.log"
+    start = time.monotonic()
+    with out.open("wb") as o, err.open("wb") as e:
+        proc = subprocess.Popen(daemon_argv(env, reset=True), stdout=o, stderr=e, cwd=env.root)
+    deadline = start + MAX_SECONDS
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"dockd ran longer than {MAX_SECONDS} s against a hostile camera")
+        time.sleep(0.02)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not reap it again
+    # ru_maxrss is KiB on Linux
+    return HostileRun(proc.returncode, parse_events(out.read_text()), err.read_text(),
+                      usage.ru_maxrss / 1024, time.monotonic() - start)
+
+
+def source_sha256(rec: SimRecording) -> str:
+    digest = hashlib.sha256()
+    buf = bytearray(1 << 20)
+    offset = 0
+    while offset < rec.size:
+        n = rec.content.read_into(offset, memoryview(buf))
+        digest.update(memoryview(buf)[:n])
+        offset += n
+    return digest.hexdigest()
+
+
+def files_outside_store(env: Env, before: set[Path]) -> list[Path]:
+    """Files under the test root that the run created anywhere but the store, the catalog
+    and the simulator's own state."""
+    allowed_dirs = (env.store, env.sim_state)
+    allowed = {env.catalog_path, Path(f"{env.catalog_path}-wal"),
+               Path(f"{env.catalog_path}-shm"), env.root / "stdout.log",
+               env.root / "stderr.log"}
+    new = []
+    for path in env.root.rglob("*"):
+        if path in before or path in allowed or path.is_dir():
+            continue
+        if any(path.is_relative_to(d) for d in allowed_dirs):
+            continue
+        new.append(path)
+    return new
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_hostile_camera(name: str, tmp_path: Path) -> None:
+    expect = CASES[name]
+    env = make_env(tmp_path, scenario_text=(HOSTILE_DIR / f"{name}.toml").read_text())
+    before = set(tmp_path.rglob("*"))
+
+    run = run_measured(env)
+
+    assert "Traceback" not in run.stderr, run.stderr
+    assert run.returncode == expect.exit_code, (run.returncode, run.stderr)
+    assert run.max_rss_mib < MAX_RSS_MIB, f"peak RSS {run.max_rss_mib:.0f} MiB"
+    assert files_outside_store(env, before) == []
+    store = env.store.resolve()
+    for path in stored_files(env):
+        assert path.resolve().is_relative_to(store), path
+    for escape in (Path("/tmp/dockd-escape.MP4"), Path("/etc/dockd-escape.MP4")):
+        assert not escape.exists(), escape
+
+    # the hostile cameras: a typed error on a line naming serial and slot; nothing taken
+    states = camera_states(env)
+    for serial, text in expect.errors.items():
+        lines = [e for e in run.events if e.get("serial") == serial
+                 and text in str(e.get("error", "")) + str(e.get("battery_error", ""))]
+        assert lines, f"no log line for {serial} mentioning {text!r}"
+        assert all(isinstance(e.get("slot"), int) for e in lines)
+        kinds = {e.get("error_kind") or e.get("outcome") for e in lines} - {None}
+        assert kinds <= {"protocol", "timeout"}, kinds
+    for state in states:
+        if state.spec.serial in expect.errors and name != "telemetry":
+            kept = [r.name for r in state.recordings()]
+            assert kept == [r.name for r in state.spec.recordings], state.spec.serial
+
+    # everything else: gone from the camera only as a verified copy of its exact bytes
+    rows = recordings_by_key(env)
+    taken = 0
+    for state in states:
+        present = {id(r.spec) for r in state.recordings()}
+        for rec in (SimRecording(r, env.sim_state) for r in state.spec.recordings):
+            if id(rec.spec) in present:
+                assert state.spec.serial in expect.errors, (state.spec.serial, rec.name)
+                continue
+            key = (state.spec.serial, rec.name.decode())
+            row = rows[key]
+            assert row.status in ("verified", "deleted_from_camera"), (key, row.status)
+            assert row.store_path is not None
+            assert row.camera_sha256 == source_sha256(rec), key
+            assert age_decrypt_sha256(env, Path(row.store_path)) == row.camera_sha256, key
+            taken += 1
+    healthy = [s for s in states if s.spec.serial not in expect.errors]
+    assert taken >= sum(len(s.spec.recordings) for s in healthy) > 0
+    assert len(stored_files(env)) == taken  # each stored exactly once
+
+
+def test_every_hostile_scenario_has_a_case() -> None:
+    shipped = {p.stem for p in HOSTILE_DIR.glob("*.toml")}
+    assert shipped == set(CASES)
+
+
+def test_out_of_range_telemetry_is_reported_not_trusted(tmp_path: Path) -> None:
+    env = make_env(tmp_path, scenario_text=(HOSTILE_DIR / "telemetry.toml").read_text())
+    run = run_measured(env)
+    docked = {e["serial"]: e for e in run.events if e.get("event") == "camera_docked"}
+    assert "battery_percent" not in docked["NC-EVIL-SOC"]  # refused, not clamped to 100
+    assert docked["NC-EVIL-HOT"]["battery_temp_c"] == 300.0
+    hot = [e for e in run.events if e.get("event") == "health_finding_raised"
+           and e.get("subject") == "NC-EVIL-HOT"]
+    assert [e["finding"] for e in hot] == ["battery_hot"]
+    assert hot[0]["severity"] == "critical"
+
+
+def test_clocks_far_off_are_measured_and_set(tmp_path: Path) -> None:
+    env = make_env(tmp_path, scenario_text=(HOSTILE_DIR / "clocks.toml").read_text())
+    run = run_measured(env)
+    assert run.returncode == 0, run.stderr
+    docked = {e["serial"]: e["camera_clock"] for e in run.events
+              if e.get("event") == "camera_docked"}
+    assert docked["NC-EVIL-1970"].startswith("1970-")
+    assert docked["NC-EVIL-2100"].startswith("2100-")
+    health = {e["serial"]: e for e in run.events if e.get("event") == "health_captured"}
+    assert health["NC-EVIL-1970"]["clock_set"] and health["NC-EVIL-2100"]["clock_set"]
+    assert health["NC-EVIL-1970"]["clock_offset_s"] < -1e9 < 1e9 < health["NC-EVIL-2100"][
+        "clock_offset_s"]
+    # the stored paths follow the recording's own start, whatever the year
+    paths = {p.relative_to(env.store).parts[:2] for p in stored_files(env)}
+    assert ("NC-EVIL-1970", "1970") in paths and ("NC-EVIL-2100", "2100") in paths
+
