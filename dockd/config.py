@@ -6,6 +6,7 @@ Every problem is one ConfigError naming the file and the key (exit code 2).
 from __future__ import annotations
 
 import os
+import stat
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -213,7 +214,8 @@ def load_config(path: Path | None) -> Config:
 
 
 def check_for_ingest(config: Config) -> None:
-    """What `dockd run` needs beyond a well-formed file: recipients and a writable store."""
+    """What `dockd run` needs beyond a well-formed file: recipients (public keys, never an
+    identity), a config and store nobody else can write to, and a writable store."""
     src = config.source or "defaults"
     if not config.encryption.recipients:
         raise ConfigError(src, "encryption.recipients",
@@ -221,14 +223,38 @@ def check_for_ingest(config: Config) -> None:
     from dockd.crypto.keys import parse_recipient  # noqa: PLC0415 - `probe` needs no crypto
 
     for i, text in enumerate(config.encryption.recipients):
+        where = f"encryption.recipients[{i}]"
+        if text.strip().upper().startswith(_IDENTITY_PREFIX):
+            # never echo the value: it is a private key that must not reach a log
+            raise ConfigError(src, where, "is a private key (AGE-SECRET-KEY-…), not a "
+                              "recipient: put its public key here (age-keygen -y) and keep "
+                              "the private key off this machine")
         try:
             parse_recipient(text)
         except Exception as exc:  # typed errors from the age module carry the reason
-            raise ConfigError(src, f"encryption.recipients[{i}]", str(exc)) from None
+            raise ConfigError(src, where, str(exc)) from None
+    if config.source is not None:
+        _refuse_loose_mode(config.source, src, None, "config file")
     root = config.storage.path
+    if root.exists():
+        _refuse_loose_mode(root, src, "storage.path", "store directory")
     probe = root if root.exists() else _nearest_existing(root)
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError(src, "storage.path", f"{root} is not writable by this user")
+
+
+_IDENTITY_PREFIX = "AGE-SECRET-KEY-"
+
+
+def _refuse_loose_mode(path: Path, src: object, where: str | None, what: str) -> None:
+    """Whoever can write the config or the store can redirect or replace evidence."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(src, where, f"cannot check {what} {path}: {exc.strerror}") from None
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(src, where, f"{what} {path} is writable by group or others "
+                          f"(mode {stat.S_IMODE(mode):04o}); run: chmod go-w {path}")
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -16,6 +16,7 @@ import structlog
 from dockd.catalog import Catalog
 from dockd.catalog.live import close_stale
 from dockd.config import check_for_ingest, load_config
+from dockd.config_watch import ConfigWatcher
 from dockd.console import LiveConsole
 from dockd.crypto.keys import parse_recipient
 from dockd.devices import DeviceOpener
@@ -70,6 +71,7 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
     watcher: Any = None
     backend: Any = None
     events: queue.Queue[DeviceEvent] = queue.Queue()
+    config_watch: ConfigWatcher | None = None
     try:
         if scenario is not None:
             from dockd.simulate import open_simulation  # noqa: PLC0415
@@ -85,6 +87,8 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
             liveness=liveness)
         supervisor.health = lambda: refresh_findings(catalog, ctx.config, now=catalog.now())
         supervisor.reload_requested = reload_requested
+        config_watch = ConfigWatcher(config.source, config.drivers.dropin_dir, reload_requested)
+        config_watch.start()
         supervisor.reload = Reloader(config_path, ctx, registry, backend,
                                      CurrentStdout() if live else None).reload
         # READY=1 once the start-up enumeration queued below has been dispatched
@@ -108,6 +112,8 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
     finally:
         if watcher is not None:
             watcher.stop()
+        if config_watch is not None:
+            config_watch.stop()
         if sim is not None:
             sim.close()
         catalog.close()

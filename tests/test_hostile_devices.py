@@ -32,7 +32,7 @@ from helpers_ingest import (
 from dockd.sim.state import SimRecording
 
 HOSTILE_DIR = Path(__file__).resolve().parent.parent / "scenarios" / "hostile"
-#: the daemon's peak resident set may not pass this (an idle daemon is ~60-80 MiB)
+#: the daemon's peak resident set may not pass this (a run of these scenarios peaks near 100-110 MiB)
 MAX_RSS_MIB = 256
 #: a hostile camera may not make `dockd run --once` last longer than this
 MAX_SECONDS = 45

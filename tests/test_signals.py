@@ -102,3 +102,16 @@ def test_sighup_keeps_restart_only_settings(tmp_path: Path) -> None:
     assert reloaded["needs_restart"] == ["storage.path"]
     assert not (tmp_path / "elsewhere").exists()
     assert_nothing_lost(env)
+
+
+def test_saving_the_config_reloads_it_without_a_signal(tmp_path: Path) -> None:
+    """watchdog (inotify) sees the admin save the file and takes the SIGHUP path."""
+    env = make_env(tmp_path, scenario_text=_slow_camera(24 * MIB))
+    good = env.config.read_text()
+    log = tmp_path / "watch.log"
+    proc = start_daemon(env, log, reset=True)
+    assert wait_for_event(proc, log, "camera_docked")
+    env.config.write_text(good.replace("max_retries = 3", "max_retries = 4"))
+    assert wait_for_event(proc, log, "config_reloaded")
+    assert proc.wait(timeout=30) == 0, log.read_text()[-2000:]
+    assert_nothing_lost(env)
