@@ -301,19 +301,24 @@ class _Slot:
 
 
 class _Appender:
-    """Appends ciphertext to the partial at `pos`.
+    """Appends ciphertext to the partial at `pos`, from a writer thread.
 
     Whole 4 KiB blocks go out with O_DIRECT from aligned buffers: no copy into the page cache,
     which was the costliest and noisiest step of the main thread here (see docs/storage.md).
+    The write itself runs on one writer thread (pwrite releases the GIL), so the next batch is
+    read and sealed while this one goes to disk; positions are explicit, so order does not
+    matter, and the caller keeps a batch's buffer untouched until its write future is done.
     The unaligned tail waits in `carry` and is written in front of the next batch. Where the
     filesystem refuses O_DIRECT (EINVAL), writes fall back to buffered ones.
     """
 
     def __init__(self, fd: int, pos: int, carry: bytes) -> None:
         self.fd = fd
+        #: file offset after everything handed to the writer so far
         self.pos = pos
         self.carry = carry
         self.direct = self._set_direct(True)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="writer")
 
     def _set_direct(self, on: bool) -> bool:
         try:
@@ -324,35 +329,51 @@ class _Appender:
             return False
         return on
 
-    def _pwrite(self, view: memoryview) -> None:
+    def _pwrite(self, view: memoryview, pos: int) -> None:
         while view:
             try:
-                n = os.pwrite(self.fd, view, self.pos)
+                n = os.pwrite(self.fd, view, pos)
             except OSError as exc:
                 if exc.errno == errno.EINVAL and self.direct:
                     self.direct = self._set_direct(False)
                     continue
                 raise
-            self.pos += n
+            pos += n
             view = view[n:]
             if n % ALIGN and self.direct:  # a short direct write: finish buffered
                 self.direct = self._set_direct(False)
 
-    def push(self, buf: memoryview, total: int, *, final: bool) -> None:
-        """Write buf[:total] (carry + new ciphertext); keep the unaligned tail unless final."""
+    def push(self, buf: memoryview, total: int, *, final: bool) -> Future[None]:
+        """Write buf[:total] (carry + new ciphertext); keep the unaligned tail unless final.
+        The returned future is done once buf may be reused."""
         aligned = total // ALIGN * ALIGN if self.direct else total
-        self._pwrite(buf[:aligned])
+        job = self._pool.submit(self._pwrite, buf[:aligned], self.pos)
+        self.pos += aligned
         self.carry = bytes(buf[aligned:total])
         if final:
             self.drain()
+        return job
+
+    def _write_tail(self, tail: bytes, pos: int) -> None:
+        if self.direct:
+            self.direct = self._set_direct(False)
+        self._pwrite(memoryview(tail), pos)
 
     def drain(self) -> None:
-        """Write the carried tail now (end of file, or before a checkpoint on error)."""
+        """Write the carried tail now (end of file, or before a checkpoint on error) and
+        wait for every write handed over so far."""
         if self.carry:
-            if self.direct:
-                self.direct = self._set_direct(False)
-            self._pwrite(memoryview(self.carry))
+            self._pool.submit(self._write_tail, self.carry, self.pos)
+            self.pos += len(self.carry)
             self.carry = b""
+        self.flush()
+
+    def flush(self) -> None:
+        """Wait until every write handed over has reached the file (errors surface here)."""
+        self._pool.submit(lambda: None).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def _plan(
@@ -457,6 +478,7 @@ def ingest_stream(
     def checkpoint() -> None:
         # record only complete non-final chunks that are in the file (not in the carry):
         # they are what resume trusts. fdatasync: data and size are what resume needs.
+        appender.flush()
         durable = max(0, appender.pos - state.payload_start) // SEALED
         chunks = min(sealer.counter - (1 if final else 0), durable)
         if chunks <= state.chunks:
@@ -490,7 +512,7 @@ def ingest_stream(
                 sealed = sealer.seal(src, slot.out[carried:], final=final)
                 fresh = slot.out[carried : carried + sealed]
                 slot.pending.append(stored_pool.submit(state.stored_hash.update, fresh))
-                appender.push(slot.out, carried + sealed, final=final)
+                slot.pending.append(appender.push(slot.out, carried + sealed, final=final))
                 offset += n
                 stored_bytes += sealed
                 if error is not None:
@@ -509,6 +531,7 @@ def ingest_stream(
                 raise ProtocolError(f"camera sent more than the {expected_size} bytes it announced")
             for slot in slots:
                 slot.wait()
+            appender.flush()
             os.fsync(fd)
         except DeviceError as exc:
             for slot in slots:
@@ -520,6 +543,7 @@ def ingest_stream(
         finally:
             plain_pool.shutdown(wait=True)
             stored_pool.shutdown(wait=True)
+            appender.close()
             os.close(fd)
     except OSError as exc:
         discard_partial(partial_path)

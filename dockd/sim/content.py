@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -39,6 +40,20 @@ def _hash_content(content: RecordingContent, chunk: int = 4 << 20) -> bytes:
         offset += n
 
 
+_local = threading.local()
+
+
+def _scratch(n: int) -> tuple[memoryview, memoryview]:
+    """This thread's zero input and keystream output buffers, at least n bytes."""
+    have = getattr(_local, "size", 0)
+    if have < n:
+        size = max(n, 1 << 20)
+        _local.zeros = memoryview(bytes(size))
+        _local.out = memoryview(bytearray(size + _BLOCK - 1))
+        _local.size = size
+    return _local.zeros, _local.out[: n + _BLOCK - 1]
+
+
 class GeneratedContent:
     def __init__(self, size: int, seed: int) -> None:
         self.size = size
@@ -54,11 +69,11 @@ class GeneratedContent:
         enc = Cipher(algorithms.AES(self._key), modes.CTR(nonce)).encryptor()
         if skip:
             enc.update(bytes(skip))
-        # encrypting zeros yields the keystream; update_into avoids an extra copy
-        zeros = bytes(n)
-        out = bytearray(n + _BLOCK - 1)
-        written = enc.update_into(zeros, out)
-        buffer[:n] = memoryview(out)[:written]
+        # encrypting zeros yields the keystream; reused per-thread buffers keep this
+        # allocation-free (cameras are read from several threads at once)
+        zeros, out = _scratch(n)
+        written = enc.update_into(zeros[:n], out)
+        buffer[:n] = out[:written]
         return n
 
     def sha256(self) -> bytes:
