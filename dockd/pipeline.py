@@ -319,6 +319,8 @@ class _Appender:
         self.carry = carry
         self.direct = self._set_direct(True)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="writer")
+        #: writes handed over and not yet known to have succeeded
+        self._jobs: list[Future[None]] = []
 
     def _set_direct(self, on: bool) -> bool:
         try:
@@ -343,11 +345,17 @@ class _Appender:
             if n % ALIGN and self.direct:  # a short direct write: finish buffered
                 self.direct = self._set_direct(False)
 
+    def _submit(self, fn: Callable[..., None], *args: Any) -> Future[None]:
+        job = self._pool.submit(fn, *args)
+        self._jobs = [j for j in self._jobs if not j.done() or j.exception() is not None]
+        self._jobs.append(job)
+        return job
+
     def push(self, buf: memoryview, total: int, *, final: bool) -> Future[None]:
         """Write buf[:total] (carry + new ciphertext); keep the unaligned tail unless final.
         The returned future is done once buf may be reused."""
         aligned = total // ALIGN * ALIGN if self.direct else total
-        job = self._pool.submit(self._pwrite, buf[:aligned], self.pos)
+        job = self._submit(self._pwrite, buf[:aligned], self.pos)
         self.pos += aligned
         self.carry = bytes(buf[aligned:total])
         if final:
@@ -363,14 +371,17 @@ class _Appender:
         """Write the carried tail now (end of file, or before a checkpoint on error) and
         wait for every write handed over so far."""
         if self.carry:
-            self._pool.submit(self._write_tail, self.carry, self.pos)
+            self._submit(self._write_tail, self.carry, self.pos)
             self.pos += len(self.carry)
             self.carry = b""
         self.flush()
 
     def flush(self) -> None:
-        """Wait until every write handed over has reached the file (errors surface here)."""
-        self._pool.submit(lambda: None).result()
+        """Wait until every write handed over has reached the file; the first write that
+        failed (ENOSPC on a last tail included) raises here."""
+        jobs, self._jobs = self._jobs, []
+        for job in jobs:
+            job.result()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

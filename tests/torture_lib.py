@@ -9,11 +9,12 @@ docs/testing.md lists every invariant and every fault.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ from helpers_ingest import (
 
 from dockd.catalog import Catalog
 from dockd.catalog.rows import RecordingRow
+from dockd.store import PARTIAL_SUFFIX, sidecar_path
 
 DOCKCTL = DOCKD.with_name("dockctl")
 KIB, MIB = 1 << 10, 1 << 20
@@ -48,7 +50,8 @@ TERM_TIMEOUT_S = 30.0
 SIM_FAULTS = ("unplug", "stall", "corrupt", "bad_frame", "hash_mismatch", "read_error", "slow")
 PROCESS_FAULTS = ("sigkill", "sigterm", "sighup_valid", "sighup_broken", "disk_full",
                   "catalog_lock")
-STORE_FS_MIB = 48
+#: room for the largest run's store several times over: only the ballast fills it
+STORE_FS_MIB = 160
 
 Say = Callable[[str], None]
 
@@ -78,6 +81,16 @@ class Options:
     max_lives: int = 5
     mount: bool = True  # the disk_full fault needs a size-limited tmpfs
     keep: bool = False  # keep each run's directory (logs, store, catalog) for a post-mortem
+
+    def replay(self, seed: int) -> str:
+        """The command that replays run `seed` (the options shape the scenario too)."""
+        default = Options()
+        args = [f"--seed {seed}", "--runs 1"]
+        args += [f"--max-mib {self.max_mib:g}"] * (self.max_mib != default.max_mib)
+        args += [f"--max-cameras {self.max_cameras}"] * (self.max_cameras != default.max_cameras)
+        args += [f"--max-lives {self.max_lives}"] * (self.max_lives != default.max_lives)
+        args += ["--no-mount"] * (not self.mount)
+        return "scripts/torture " + " ".join(args)
 
 
 # --- the scenario ----------------------------------------------------------------------
@@ -150,8 +163,8 @@ def final_scenario(cameras: list[dict[str, Any]]) -> str:
     camera that leaves comes back. Only the timeline changes, so the flash is kept."""
     calm = []
     for cam in cameras:
-        cam = {k: v for k, v in cam.items() if k != "undock_at_s"}
-        calm.append({**cam, "dock_at_s": 0.0, "redock_after_s": 0.1, "link_mb_s": 0})
+        kept = {k: v for k, v in cam.items() if k != "undock_at_s"}
+        calm.append({**kept, "dock_at_s": 0.0, "redock_after_s": 0.1, "link_mb_s": 0})
     return render_scenario(calm, [])
 
 
@@ -205,12 +218,12 @@ class StoreFs:
         return cls(mnt)
 
     def fill(self, leave: int) -> None:
-        free = os.statvfs(self.mnt).f_bavail * os.statvfs(self.mnt).f_frsize
-        with self.ballast.open("ab") as f:
-            try:
-                f.write(b"\0" * max(0, free - leave))
-            except OSError:
-                pass  # full is what we wanted
+        stat = os.statvfs(self.mnt)
+        todo = max(0, stat.f_bavail * stat.f_frsize - leave)
+        block = b"\0" * MIB
+        with contextlib.suppress(OSError), self.ballast.open("ab", buffering=0) as f:
+            while todo > 0:
+                todo -= f.write(block[:todo])
 
     def free(self) -> None:
         self.ballast.unlink(missing_ok=True)
@@ -287,9 +300,32 @@ def check_nothing_lost(env: Env, sources: dict[tuple[str, str], str],
             problems.append(f"{key}: gone from the camera, stored file {path} missing")
         elif row.camera_sha256 != sha:
             problems.append(f"{key}: catalogued SHA-256 is not the source's")
-        elif decrypt and age_decrypt_sha256(env, path) != sha:
+        elif decrypt and _decrypt_sha256(env, path) != sha:
             problems.append(f"{key}: {path} does not decrypt to the source bytes")
     return problems
+
+
+def _decrypt_sha256(env: Env, path: Path) -> str | None:
+    """`age -d` with the test identity; None when age refuses the file."""
+    try:
+        return age_decrypt_sha256(env, path)
+    except subprocess.CalledProcessError:
+        return None
+
+
+def unexplained_leftovers(env: Env, on_camera: dict[str, set[str]]) -> list[Path]:
+    """Temporary files in the store, except what is kept on purpose: a partial with its
+    resume state, for a recording still on its camera (the next dock resumes from it)."""
+    found = set(leftovers(env))
+    kept: set[Path] = set()
+    for path in found:
+        if path.name.startswith(".") and path.name.endswith(PARTIAL_SUFFIX) and (
+                sidecar_path(path) in found):
+            serial = path.relative_to(env.store).parts[0]
+            stem = path.name[1:-len(PARTIAL_SUFFIX)].removesuffix(".age")
+            if re.sub(r"~r\d+$", "", stem) in on_camera.get(serial, set()):
+                kept |= {path, sidecar_path(path)}
+    return sorted(found - kept)
 
 
 def check_final(env: Env, sources: dict[tuple[str, str], str], final_rc: int,
@@ -338,7 +374,7 @@ def check_final(env: Env, sources: dict[tuple[str, str], str], final_rc: int,
         problems.append(f"final run exited {final_rc} with {left} recordings on cameras")
     if final_rc not in (0, 6):
         problems.append(f"final run exited {final_rc}")
-    if stray := leftovers(env):
+    if stray := unexplained_leftovers(env, on_camera):
         problems.append(f"temporary files after the final clean run: {stray}")
     with Catalog.open(f"sqlite:///{env.catalog_path}") as catalog:
         problems += [f"audit chain: {p.message}" for p in catalog.verify_chain()]
@@ -414,8 +450,8 @@ def _inject(life: Life, kind: str, env: Env, rng: random.Random, fs: StoreFs | N
     elif kind in ("sighup_valid", "sighup_broken"):
         broken = kind == "sighup_broken"
         text = _broken_config(good_config, rng) if broken else _valid_config(good_config, rng)
+        mark = life.log_path.stat().st_size  # before the write: dockd may also watch the file
         _write_atomic(env.config, text)
-        mark = life.log_path.stat().st_size
         life.signal(signal.SIGHUP)
         want = "config_reload_refused" if broken else "config_reloaded"
         if not life.wait_event(want, mark, 10.0) and life.alive():
@@ -429,9 +465,25 @@ def _inject(life: Life, kind: str, env: Env, rng: random.Random, fs: StoreFs | N
     return ""
 
 
-def _one_life(env: Env, log_path: Path, rng: random.Random, *, first: bool,
-              kinds: list[str], fs: StoreFs | None, good_config: str,
-              result: RunResult) -> list[str]:
+@dataclass(frozen=True)
+class Step:
+    """One planned process-level fault: `delay_s` after the previous one (or after
+    `dockd_started`), of `kind`, its own details drawn from `seed`."""
+
+    delay_s: float
+    kind: str
+    seed: int
+
+
+def plan_life(rng: random.Random, kinds: list[str]) -> list[Step]:
+    """Drawn before the run starts, so a replay plans the same faults whatever the
+    daemon's timing does (a step meets a process that already ended: it is skipped)."""
+    return [Step(round(rng.uniform(0.0, 1.5), 3), rng.choice(kinds), rng.randrange(1 << 30))
+            for _ in range(rng.choice([0, 1, 2, 2, 3, 4]))]
+
+
+def _one_life(env: Env, log_path: Path, steps: list[Step], *, first: bool,
+              fs: StoreFs | None, good_config: str, result: RunResult) -> list[str]:
     problems: list[str] = []
     lockers: list[subprocess.Popen[str]] = []
     life = Life(env, log_path, reset=first)
@@ -439,11 +491,12 @@ def _one_life(env: Env, log_path: Path, rng: random.Random, *, first: bool,
         if life.alive():
             problems.append("no dockd_started within 60 s")
     else:
-        for _ in range(rng.choice([0, 1, 2, 2, 3, 4])):
-            if not life.sleep(rng.uniform(0.0, 1.5)):
+        for step in steps:
+            if not life.sleep(step.delay_s):
                 break
-            kind = rng.choice(kinds)
-            if msg := _inject(life, kind, env, rng, fs, good_config, result, lockers):
+            kind = step.kind
+            if msg := _inject(life, kind, env, random.Random(step.seed), fs, good_config,
+                              result, lockers):
                 problems.append(f"{kind}: {msg}")
             _write_atomic(env.config, good_config)  # the next life starts on a good one
             if kind in ("sigkill", "sigterm"):
@@ -463,6 +516,22 @@ def _one_life(env: Env, log_path: Path, rng: random.Random, *, first: bool,
     if "Traceback" in text:
         problems.append("a traceback in the log: " + _tail(log_path))
     return problems
+
+
+NOTED = ("stored_file_adopted", "partial_removed", "config_reloaded", "config_reload_refused",
+         "previous_run_did_not_stop_cleanly", "camera_delete_confirmed")
+
+
+def _note_events(log_path: Path, result: RunResult) -> None:
+    """What the daemon did under the faults, for the campaign's summary."""
+    for event in tolerant_events(log_path):
+        name = event.get("event")
+        if name in NOTED:
+            result.notes[str(name)] += 1
+        elif name == "transfer":
+            result.notes[f"transfer_{event.get('outcome')}"] += 1
+            if event.get("outcome") == "stored" and event.get("resumed_from", 0):
+                result.notes["transfer_resumed"] += 1
 
 
 def _tail(path: Path, lines: int = 6) -> str:
@@ -488,10 +557,13 @@ def run_one(seed: int, workdir: Path, opts: Options, say: Say = print) -> RunRes
         result.faults["undock"] += sum("undock_at_s" in c for c in cameras)
         kinds = [k for k in PROCESS_FAULTS if (k != "disk_full" or fs is not None)
                  and (not k.startswith("sighup") or _sighup_handled())]
-        for n in range(1, rng.randint(1, opts.max_lives) + 1):
+        plan = [plan_life(rng, kinds) for _ in range(rng.randint(1, opts.max_lives))]
+        for n, steps in enumerate(plan, start=1):
             result.lives += 1
-            problems = _one_life(env, root / f"life{n:02d}.log", rng, first=(n == 1),
-                                 kinds=kinds, fs=fs, good_config=good_config, result=result)
+            log_path = root / f"life{n:02d}.log"
+            problems = _one_life(env, log_path, steps, first=(n == 1), fs=fs,
+                                 good_config=good_config, result=result)
+            _note_events(log_path, result)
             problems += check_nothing_lost(env, sources, decrypt=False)
             result.violations += [f"life {n}: {p}" for p in problems]
         # the final clean run: calm dock, room in the store, nobody interfering
@@ -506,6 +578,7 @@ def run_one(seed: int, workdir: Path, opts: Options, say: Say = print) -> RunRes
             if rc == 0:
                 break
         events = tolerant_events(log_path)
+        _note_events(log_path, result)
         if "Traceback" in log_path.read_text(errors="replace"):
             result.violations.append("final run: a traceback: " + _tail(log_path))
         result.violations += check_final(env, sources, rc if rc is not None else -1, events)
@@ -514,6 +587,8 @@ def run_one(seed: int, workdir: Path, opts: Options, say: Say = print) -> RunRes
         result.stored = len(sources) - result.left_on_camera
     finally:
         if fs is not None:
+            if result.violations or opts.keep:  # the store goes with the mount: copy it
+                subprocess.run(["cp", "-a", str(fs.mnt), str(root / "fs-copy")], check=False)
             fs.umount()
         if not opts.keep and not result.violations:
             subprocess.run(["rm", "-rf", str(root)], check=False)
@@ -569,7 +644,7 @@ def campaign(seed: int, runs: int | None, minutes: float | None, workdir: Path,
             total.failing.append(run)
             for v in result.violations:
                 say(f"  VIOLATION seed={run}: {v}")
-            say(f"  replay: scripts/torture --seed {run} --runs 1")
+            say(f"  replay: {opts.replay(run)}")
     say(f"faults by kind: {_faults(total.faults)}; daemon lives: {total.lives}; "
         f"notes: {_faults(total.notes) or 'none'}")
     if total.failing:

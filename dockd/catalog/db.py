@@ -34,11 +34,18 @@ def prepare_sqlite_file(path: Path, *, create_dirs: bool) -> None:
         if not create_dirs:
             raise CatalogError(f"catalog directory {parent} does not exist")
         parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    existed = path.exists()
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise CatalogError(f"cannot open catalog file {path}: {exc.strerror}") from exc
     os.close(fd)
+    if not existed:  # the new directory entry must survive a power cut like the rows in it
+        dir_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -536,8 +536,12 @@ class Catalog(HealthRecords):
             return to_row(RecordingRow, rec)
 
     def mark_deleted_from_camera(self, recording_id: int) -> RecordingRow:
-        """The camera's copy was deleted. Refused unless the recording is verified."""
+        """The camera's copy was deleted. Refused unless the recording is verified; booking
+        it twice (two sessions of one serial racing, or a retried delete) is a no-op."""
         with self._write() as s:
+            current = self._get_recording(s, recording_id, lock=True)
+            if current.status == S.DELETED_FROM_CAMERA:
+                return to_row(RecordingRow, current)
             rec = self._move(s, recording_id, {S.VERIFIED}, S.DELETED_FROM_CAMERA)
             self._event(
                 s,

@@ -41,6 +41,9 @@ _PORT_PATH = re.compile(r"^(\d{1,3})-\d{1,3}(\.\d{1,3}){0,5}$")
 # a USB string descriptor holds at most 126 UTF-16 code units
 _MAX_DESCRIPTOR_BYTES = 252
 _MAX_INT = 2**63 - 1
+#: what one [camera.shift] may expand into
+_MAX_SHIFT_SAMPLES = 50_000
+_MAX_SHIFT_SEGMENTS = 10_000
 
 
 class _Table:
@@ -447,6 +450,12 @@ def _shift_profile(t: _Table) -> ShiftProfile:
                                what=percent))
     gap = _req(t.number("ends_before_dock_min", 0.0, low=0, high=10_000,
                         what="a number from 0 to 10000"))
+    # a file of a few lines must not expand into millions of samples (memory, minutes)
+    samples = (sum(h for _, h, _ in segments) * repeat + dock_hours) * 60 / every
+    if samples > _MAX_SHIFT_SAMPLES or len(segments) * repeat > _MAX_SHIFT_SEGMENTS:
+        raise t.error(None, f"expands to {samples:.0f} samples and {len(segments) * repeat} "
+                            f"segments (limits {_MAX_SHIFT_SAMPLES} and "
+                            f"{_MAX_SHIFT_SEGMENTS}): sample less often or shorten it")
     t.finish()
     return ShiftProfile(start_soc=start_soc, segments=tuple(segments) * repeat,
                         sample_every_min=every, temperature_c=temp, temp_rise_c=rise,

@@ -96,10 +96,6 @@ class HostileSpec:
     voltage_mv: int | None = None
     temperature_c: float | None = None
 
-    @property
-    def active(self) -> bool:
-        return self != HostileSpec()
-
 
 @dataclass(frozen=True)
 class CameraSpec:
