@@ -42,7 +42,8 @@ def test_fresh_catalog_is_created_at_head_and_matches_the_models(tmp_path):
     db = tmp_path / "cat.db"
     with Catalog.open(url_of(db)) as cat, cat.engine.connect() as conn:
         assert set(inspect(conn).get_table_names()) == TABLES
-        assert migrate.current_revision(conn) == migrate.head_revision() == migrate.HEAD == "0003_health"
+        head = migrate.head_revision()
+        assert migrate.current_revision(conn) == head == migrate.HEAD == "0003_health"
         # the migrations build exactly what the models describe: no drift
         diffs = compare_metadata(
             MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
