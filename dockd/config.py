@@ -43,7 +43,7 @@ class IngestConfig:
     #: how long one USB transfer may take before the camera counts as stalled
     transfer_timeout_s: float = 5.0
     #: read size per transfer from the camera and per hash/encrypt batch
-    chunk_kib: int = 1024
+    chunk_kib: int = 512
     #: how often (in bytes) a transfer is made durable so a later attempt can resume
     checkpoint_mib: int = 64
     #: pause before retrying a failed recording in the same dock session

@@ -1,10 +1,10 @@
 """Single-pass ingest of one recording: read → SHA-256 → age-encrypt → write → fsync → publish.
 
-Each byte is touched once per stage, with bounded memory (a ring of three 1 MiB batches):
+Each byte is touched once per stage, with bounded memory (two batches in flight):
 the reading thread fills a batch with `readinto`, hands it to a plaintext-hash thread,
 encrypts it with `encrypt_into` into a reused aligned buffer, hands that to a ciphertext-hash
-thread, and writes its whole 4 KiB blocks with O_DIRECT (the tail is carried to the next
-batch). hashlib releases the GIL on large buffers; the AEAD does not, so encryption stays in
+thread and to a writer thread that writes whole 4 KiB blocks with O_DIRECT (the tail is
+carried to the next batch). hashlib releases the GIL on large buffers; the AEAD does not, so encryption stays in
 the reading thread (see /work/shared/notes/performance.md and docs/storage.md).
 
 Resume: every `checkpoint_every` bytes the partial is fsynced and a 0600 sidecar records
@@ -65,7 +65,7 @@ DEFAULT_BATCH = 1 << 20
 #: O_DIRECT alignment of buffers, lengths and file offsets (the common logical block size)
 ALIGN = 4096
 DEFAULT_CHECKPOINT = 64 << 20
-_SLOTS = 3
+_SLOTS = 2  # batches in flight per transfer: reading one while the other is hashed and written
 _SIDECAR_VERSION = 1
 _MAX_SIDECAR = 64 << 10
 

@@ -350,12 +350,12 @@ def check_final(env: Env, sources: dict[tuple[str, str], str], final_rc: int,
     for r in rows:
         there = r.camera_name in on_camera.get(r.camera_serial, set())
         status = r.status.value
-        if status in ("pending", "transferring", "stored"):
+        if status == "transferring":  # the final run was not killed: no attempt left open
             problems.append(f"{r.camera_serial}/{r.camera_name}: left in status {status}")
         if status == "deleted_from_camera" and there:
             problems.append(f"{r.camera_serial}/{r.camera_name}: catalog says deleted, "
                             "camera still holds it")
-        if status in ("verified", "failed") and not there:
+        if status != "deleted_from_camera" and not there:
             problems.append(f"{r.camera_serial}/{r.camera_name}: off the camera but the "
                             f"catalog says {status}")
     # every recording still on a camera has a reason the final run gave
