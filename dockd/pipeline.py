@@ -4,8 +4,9 @@ Each byte is touched once per stage, with bounded memory (two batches in flight)
 the reading thread fills a batch with `readinto`, hands it to a plaintext-hash thread,
 encrypts it with `encrypt_into` into a reused aligned buffer, hands that to a ciphertext-hash
 thread and to a writer thread that writes whole 4 KiB blocks with O_DIRECT (the tail is
-carried to the next batch). hashlib releases the GIL on large buffers; the AEAD does not, so encryption stays in
-the reading thread (see /work/shared/notes/performance.md and docs/storage.md).
+carried to the next batch). hashlib releases the GIL on large buffers; the AEAD does not,
+so encryption stays in the reading thread (see /work/shared/notes/performance.md and
+docs/storage.md).
 
 Resume: every `checkpoint_every` bytes the partial is fsynced and a 0600 sidecar records
 (file key, payload nonce, header length, complete chunks). A later attempt, even after a
