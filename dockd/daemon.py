@@ -118,6 +118,10 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
             sim.close()
         catalog.close()
         notifier.close()
+        # the work is done and we are leaving: a late SIGHUP/SIGTERM must not turn a clean
+        # exit into death by signal while the interpreter shuts down
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     incomplete = [r for r in _latest_per_camera(state.reports) if not r.complete]
     log.info("dockd_stopped", sessions=len(state.reports), incomplete=len(incomplete),
              broken=len(state.broken), interrupted=stop.is_set())

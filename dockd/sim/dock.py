@@ -115,9 +115,16 @@ class SimulatedDock:
             self._docked.clear()
 
     def pending(self) -> bool:
-        """True while some camera is still to be plugged in later."""
+        """True while some camera is still to be plugged in later — including one that left
+        the bus by itself and will be docked again, before the timeline thread noticed."""
         with self._lock:
-            return any(p.plug for p in self._plans)
+            if any(p.plug for p in self._plans):
+                return True
+            return any(
+                docked.camera.unplugged()
+                and self.scenario.cameras[index].redock_after_s is not None
+                and index not in self._undocked_for_good
+                for index, docked in self._docked.items())
 
     def finished_plugging(self) -> bool:
         """True once the dock runs and every plug the timeline holds has happened."""
