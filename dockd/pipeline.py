@@ -66,7 +66,7 @@ DEFAULT_BATCH = 1 << 20
 #: O_DIRECT alignment of buffers, lengths and file offsets (the common logical block size)
 ALIGN = 4096
 DEFAULT_CHECKPOINT = 64 << 20
-_SLOTS = 2  # batches in flight per transfer: reading one while the other is hashed and written
+_SLOTS = 3  # batches in flight per transfer: one read, one sealed, one being hashed and written
 _SIDECAR_VERSION = 1
 _MAX_SIDECAR = 64 << 10
 
