@@ -10,9 +10,12 @@ import stat
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockd.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dockd.crypto.keys import X25519Recipient
 
 DEFAULT_CONFIG_PATH = Path("/etc/dockd/dockd.toml")
 DEFAULT_DROPIN_DIR = Path("/etc/dockd/drivers.d")
@@ -213,15 +216,17 @@ def load_config(path: Path | None) -> Config:
     return parse_config(text, path)
 
 
-def check_for_ingest(config: Config) -> None:
+def check_for_ingest(config: Config) -> list[X25519Recipient]:
     """What `dockd run` needs beyond a well-formed file: recipients (public keys, never an
-    identity), a config and store nobody else can write to, and a writable store."""
+    identity), a config and store nobody else can write to, and a writable store.
+    Returns the parsed recipients."""
     src = config.source or "defaults"
     if not config.encryption.recipients:
         raise ConfigError(src, "encryption.recipients",
                           "no recipients: dockd will not store footage it cannot encrypt")
     from dockd.crypto.keys import parse_recipient  # noqa: PLC0415 - `probe` needs no crypto
 
+    recipients = []
     for i, text in enumerate(config.encryption.recipients):
         where = f"encryption.recipients[{i}]"
         if text.strip().upper().startswith(_IDENTITY_PREFIX):
@@ -230,7 +235,7 @@ def check_for_ingest(config: Config) -> None:
                               "recipient: put its public key here (age-keygen -y) and keep "
                               "the private key off this machine")
         try:
-            parse_recipient(text)
+            recipients.append(parse_recipient(text))
         except Exception as exc:  # typed errors from the age module carry the reason
             raise ConfigError(src, where, str(exc)) from None
     if config.source is not None:
@@ -241,6 +246,7 @@ def check_for_ingest(config: Config) -> None:
     probe = root if root.exists() else _nearest_existing(root)
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError(src, "storage.path", f"{root} is not writable by this user")
+    return recipients
 
 
 _IDENTITY_PREFIX = "AGE-SECRET-KEY-"

@@ -18,7 +18,6 @@ from dockd.catalog.live import close_stale
 from dockd.config import check_for_ingest, load_config
 from dockd.config_watch import ConfigWatcher
 from dockd.console import LiveConsole
-from dockd.crypto.keys import parse_recipient
 from dockd.devices import DeviceOpener
 from dockd.errors import IncompleteIngest
 from dockd.events import DeviceEvent
@@ -37,13 +36,12 @@ log = structlog.get_logger(__name__)
 def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Path | None,
                sim_reset: bool, once: bool) -> None:
     config = load_config(config_path)
-    check_for_ingest(config)
+    recipients = check_for_ingest(config)
     # a person at a terminal gets the live per-camera view; journald gets JSON lines
     live = sys.stdout.isatty() and config.log.format != "json"
     configure_logging(config.log.format, config.log.level,
                       stream=CurrentStdout() if live else None)
     registry = DriverRegistry.discover()
-    recipients = [parse_recipient(r) for r in config.encryption.recipients]
     catalog = Catalog.open(config.catalog.url)
     _clean_unresumable(config.storage.path)
     stale_sessions, stale_attempts = close_stale(catalog)

@@ -11,7 +11,7 @@ import structlog
 from dockd.driver import CameraSession, Driver
 from dockd.errors import DeviceGone, NoDriver
 from dockd.events import UsbDeviceRef
-from dockd.matching import Matcher, MatchRule, load_dropins
+from dockd.matching import Matcher, MatchRule, load_dropins, parse_rules
 from dockd.registry import DriverRegistry
 from dockd.watch import find_pyusb_device
 
@@ -45,8 +45,6 @@ class DeviceOpener:
     @classmethod
     def from_registry(cls, registry: DriverRegistry, dropin_dir: Any,
                       backend: Any = None) -> DeviceOpener:
-        from dockd.matching import parse_rules  # noqa: PLC0415
-
         packaged = []
         for driver in registry.drivers.values():
             data = driver.match_data()

@@ -7,7 +7,6 @@ Nothing here knows a vendor or USB: it drives a `CameraSession` and the pipeline
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import shutil
 import threading
 import time
@@ -44,6 +43,7 @@ from dockd.store import (
     recording_dir,
     remove_quietly,
     sanitise,
+    sha256_file,
     sidecar_path,
     storage_error,
 )
@@ -160,14 +160,6 @@ def _check_published(final: Path, stored_bytes: int) -> None:
         remove_quietly(final)
         raise StorageError(f"{final}: published with {size} of {stored_bytes} bytes; "
                            "removed, the recording stays on the camera")
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(4 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class DockSessionRunner:
@@ -334,18 +326,21 @@ class DockSessionRunner:
                 report.failures[info.name] = rec.failure_reason or "not stored"
                 return
             report.stored += 1
-        if rec.status == RecordingStatus.VERIFIED and self.ctx.config.ingest.delete_after_ingest:
-            if self._delete_on_camera(info, rec):
+        if not self.ctx.config.ingest.delete_after_ingest:
+            return
+        if rec.status == RecordingStatus.VERIFIED:
+            if self._delete_on_camera(info):
+                self.ctx.catalog.mark_deleted_from_camera(rec.id)
                 report.deleted += 1
-        elif rec.status == RecordingStatus.DELETED_FROM_CAMERA:
-            # the catalog says deleted but the camera still lists it: delete again
-            self._delete_again(info, rec)
+        elif rec.status == RecordingStatus.DELETED_FROM_CAMERA and self._delete_on_camera(info):
+            # the catalog says deleted but the camera still listed it: deleted again
+            self.log.info("camera_delete_repeated", recording=info.name, recording_id=rec.id)
 
     def _verify_stored(self, rec: RecordingRow) -> RecordingRow:
         assert rec.store_path is not None
         path = Path(rec.store_path)
         try:
-            actual = _sha256_file(path)
+            actual = sha256_file(path)
         except OSError as exc:
             reason = f"stored file unreadable: {exc.strerror}"
             self.log.error("stored_file_missing", recording=rec.camera_name, path=str(path),
@@ -364,7 +359,10 @@ class DockSessionRunner:
                        error=reason)
         return self.ctx.catalog.mark_failed(rec.id, reason)
 
-    def _delete_on_camera(self, info: RecordingInfo, rec: RecordingRow) -> bool:
+    def _delete_on_camera(self, info: RecordingInfo) -> bool:
+        """Delete on the camera (only ever called for a verified copy); a refusal is logged
+        and the recording is deleted at the next dock instead. A camera leaving ends the
+        session."""
         try:
             self.session.delete_recording(info.name)
         except DeviceGone:
@@ -373,20 +371,7 @@ class DockSessionRunner:
             self.log.warning("camera_delete_failed", recording=info.name, error_kind=exc.kind,
                              error=str(exc))
             return False
-        self.ctx.catalog.mark_deleted_from_camera(rec.id)
         return True
-
-    def _delete_again(self, info: RecordingInfo, rec: RecordingRow) -> None:
-        if not self.ctx.config.ingest.delete_after_ingest:
-            return
-        try:
-            self.session.delete_recording(info.name)
-            self.log.info("camera_delete_repeated", recording=info.name, recording_id=rec.id)
-        except DeviceGone:
-            raise
-        except DeviceError as exc:
-            self.log.warning("camera_delete_failed", recording=info.name, error_kind=exc.kind,
-                             error=str(exc))
 
     def _transfer(self, info: RecordingInfo, rec: RecordingRow, session_id: int) -> RecordingRow:
         """Attempts with resume until stored and verified, or failed with the last reason."""
@@ -471,7 +456,7 @@ class DockSessionRunner:
     def _adopt(self, rec: RecordingRow, final: Path) -> RecordingRow:
         """The pipeline publishes only after the SHA-256 matched the camera's, so a file at the
         recording's own deterministic path is a verified copy whose catalog commit was lost."""
-        stored_sha = _sha256_file(final)
+        stored_sha = sha256_file(final)
         if rec.stored_sha256 is not None and stored_sha != rec.stored_sha256:
             return self._stored_file_differs(rec, final, stored_sha)
         rec = self.ctx.catalog.mark_stored(rec.id, str(final), rec.camera_sha256, stored_sha)

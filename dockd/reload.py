@@ -14,7 +14,6 @@ from typing import Any
 import structlog
 
 from dockd.config import Config, check_for_ingest, load_config
-from dockd.crypto.keys import parse_recipient
 from dockd.devices import DeviceOpener
 from dockd.errors import DockdError
 from dockd.ingest import IngestContext
@@ -41,8 +40,7 @@ class Reloader:
         old = self.ctx.config
         try:
             new = load_config(self.config_path)
-            check_for_ingest(new)
-            recipients = [parse_recipient(r) for r in new.encryption.recipients]
+            recipients = check_for_ingest(new)
             opener = DeviceOpener.from_registry(self.registry, new.drivers.dropin_dir,
                                                 self.backend)
         except DockdError as exc:

@@ -184,6 +184,15 @@ def publish(partial: Path, final: Path) -> None:
         raise storage_error(exc, final.parent, "syncing directory") from exc
 
 
+def sha256_file(path: Path, piece: int = 4 << 20) -> str:
+    """The SHA-256 (hex) of a stored file, read in bounded pieces."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(piece):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def remove_quietly(path: Path) -> None:
     """Unlink if present; used on cleanup paths where the original error matters more."""
     try:

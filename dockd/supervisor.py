@@ -105,9 +105,6 @@ class Supervisor:
     def _all_done(self) -> bool:
         return (self.events.empty() and not self._active and not self.more_to_come())
 
-    def active_count(self) -> int:
-        return len(self._active)
-
     def docked_count(self) -> int:
         return len(self._docked)
 
@@ -122,8 +119,10 @@ class Supervisor:
         if self.opener.match(ref) is None:
             return  # logged once by the opener
         self._docked[ref.key] = ref
-        if ref.key in self._active:
-            return
+        if ref.key not in self._active:
+            self._start(ref)
+
+    def _start(self, ref: UsbDeviceRef) -> None:
         self._active[ref.key] = self._pool.submit(self._work, ref)
 
     def refresh_health(self) -> None:
@@ -158,7 +157,7 @@ class Supervisor:
             if key in self._docked and key not in self._active:
                 log.info("store_has_space_again", slot=ref.slot, port=ref.port_path,
                          free_mib=free >> 20)
-                self._active[key] = self._pool.submit(self._work, ref)
+                self._start(ref)
 
     def _reap(self) -> None:
         for key, fut in list(self._active.items()):
@@ -199,12 +198,3 @@ class Supervisor:
         log.error("dock_session_failed", slot=ref.slot, port=ref.port_path, error=reason)
         with self._lock:
             self.state.broken[f"slot {ref.slot} ({ref.port_path})"] = reason
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 0.01) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step_s)
-    return predicate()

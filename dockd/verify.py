@@ -92,14 +92,6 @@ class _HashingReader:
             pass
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while piece := f.read(PIECE):
-            digest.update(piece)
-    return digest.hexdigest()
-
-
 def resolve_store_path(store_path: str) -> Path:
     """An absolute path (a relative one is as the daemon saw it: from the cwd)."""
     return Path(store_path).absolute()
