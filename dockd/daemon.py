@@ -128,7 +128,8 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
     if once and not stop.is_set() and (incomplete or state.broken):
         what = [f"{r.serial} slot {r.slot}: {r.outcome}, {len(r.failures)} not stored"
                 for r in incomplete] + [f"{k}: {v}" for k, v in state.broken.items()]
-        raise IncompleteIngest("not every recording is stored and verified: " + "; ".join(what))
+        raise IncompleteIngest("not every recording is stored and verified: " + "; ".join(what)
+                               + " (the reasons: dockctl recordings, or the dock_session lines)")
 
 
 def _status_line(supervisor: Supervisor, liveness: Liveness) -> str:

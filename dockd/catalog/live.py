@@ -61,23 +61,16 @@ def report_progress(catalog: Catalog, attempt_id: int, transferred: int) -> None
                   .values(bytes=transferred))
 
 
-def _port_of(s: object, port_id: int | None) -> tuple[str | None, int | None]:
-    if port_id is None:
-        return None, None
-    row = s.execute(select(Dock.name, Port.slot).join(Port, Port.dock_id == Dock.id)  # type: ignore[attr-defined]
-                    .where(Port.id == port_id)).one_or_none()
-    return (row[0], row[1]) if row else (None, None)
-
-
 def live_status(catalog: Catalog, *, errors: int = 10) -> LiveStatus:
     with catalog._read() as s:
-        docked = []
-        for sess, model in s.execute(
-                select(DockSession, Camera.model).join(Camera)
-                .where(DockSession.undocked_at.is_(None)).order_by(DockSession.id)):
-            dock, slot = _port_of(s, sess.port_id)
-            docked.append(DockedCamera(sess.id, sess.camera_serial, model, dock, slot,
-                                       sess.docked_at))
+        docked = [
+            DockedCamera(sess.id, sess.camera_serial, model, dock, slot, sess.docked_at)
+            for sess, model, dock, slot in s.execute(
+                select(DockSession, Camera.model, Dock.name, Port.slot).join(Camera)
+                .outerjoin(Port, DockSession.port_id == Port.id)
+                .outerjoin(Dock, Port.dock_id == Dock.id)
+                .where(DockSession.undocked_at.is_(None)).order_by(DockSession.id))
+        ]
         in_flight = [
             InFlight(att.id, rec.camera_serial, rec.camera_name, rec.size, att.offset_from,
                      att.bytes, att.started_at)
