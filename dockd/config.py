@@ -225,6 +225,7 @@ def check_for_ingest(config: Config) -> list[X25519Recipient]:
         raise ConfigError(src, "encryption.recipients",
                           "no recipients: dockd will not store footage it cannot encrypt")
     from dockd.crypto.keys import parse_recipient  # noqa: PLC0415 - `probe` needs no crypto
+    from dockd.errors import CryptoError  # noqa: PLC0415
 
     recipients = []
     for i, text in enumerate(config.encryption.recipients):
@@ -236,7 +237,7 @@ def check_for_ingest(config: Config) -> list[X25519Recipient]:
                               "the private key off this machine")
         try:
             recipients.append(parse_recipient(text))
-        except Exception as exc:  # typed errors from the age module carry the reason
+        except CryptoError as exc:  # KeyFormatError says what is wrong with the string
             raise ConfigError(src, where, str(exc)) from None
     if config.source is not None:
         _refuse_loose_mode(config.source, src, None, "config file")
