@@ -110,28 +110,25 @@ def test_a_deleted_last_row_is_detected_through_the_head(cat):
     assert problems(cat) == {(None, "tail")}
 
 
-def test_a_row_added_after_the_head_is_detected(cat):
-    last = cat.events()[-1]
-    at = last.at + timedelta(seconds=1)
-    h = event_hash(
-        seq=7,
-        at=at,
-        kind="exported",
-        actor="dockd",
-        host="host-a",
-        camera_serial=None,
-        recording_id=None,
-        details="{}",
-        prev_hash=last.hash,
-    )
+
+def insert_forgery(cat, *, seq, at, prev_hash):
+    """A well-formed `exported` event at `seq`: its own hash is right, only the chain's
+    context can tell it was not written by dockd."""
+    h = event_hash(seq=seq, at=at, kind="exported", actor="dockd", host="host-a",
+                   camera_serial=None, recording_id=None, details="{}", prev_hash=prev_hash)
     sql(
         cat,
         "INSERT INTO audit_events (seq, at, kind, actor, host, details, prev_hash, hash)"
-        " VALUES (7, :at, 'exported', 'dockd', 'host-a', '{}', :p, :h)",
+        " VALUES (:seq, :at, 'exported', 'dockd', 'host-a', '{}', :p, :h)",
+        seq=seq,
         at=at.replace(tzinfo=None).isoformat(" "),
-        p=last.hash,
+        p=prev_hash,
         h=h,
     )
+
+def test_a_row_added_after_the_head_is_detected(cat):
+    last = cat.events()[-1]
+    insert_forgery(cat, seq=7, at=last.at + timedelta(seconds=1), prev_hash=last.hash)
     assert problems(cat) == {(None, "tail")}
 
 
@@ -161,26 +158,7 @@ def test_a_row_inserted_in_the_middle_is_detected(cat):
     ev3 = cat.events()[2]
     sql(cat, "UPDATE audit_events SET seq = seq + 100 WHERE seq >= 4")
     sql(cat, "UPDATE audit_events SET seq = seq - 99 WHERE seq >= 100")
-    at = ev3.at + timedelta(microseconds=1)
-    h = event_hash(
-        seq=4,
-        at=at,
-        kind="exported",
-        actor="dockd",
-        host="host-a",
-        camera_serial=None,
-        recording_id=None,
-        details="{}",
-        prev_hash=ev3.hash,
-    )
-    sql(
-        cat,
-        "INSERT INTO audit_events (seq, at, kind, actor, host, details, prev_hash, hash)"
-        " VALUES (4, :at, 'exported', 'dockd', 'host-a', '{}', :p, :h)",
-        at=at.replace(tzinfo=None).isoformat(" "),
-        p=ev3.hash,
-        h=h,
-    )
+    insert_forgery(cat, seq=4, at=ev3.at + timedelta(microseconds=1), prev_hash=ev3.hash)
     found = problems(cat)
     assert (5, "broken_link") in found
     assert {(s, "changed") for s in (5, 6, 7)} <= found  # seq is part of each hash
