@@ -81,6 +81,25 @@ def make_env(root: Path, *, store: Path | None = None, scenario_text: str = "",
     return env
 
 
+def plain_config(root: Path) -> Path:
+    """The smallest config `dockd run` accepts, everything under `root` (console logs, no
+    drop-ins from /etc): for tests about the process, not the evidence it keeps."""
+    config = root / "dockd.toml"
+    catalog_url = f"sqlite:///{root / 'catalog.sqlite'}"
+    config.write_text(
+        "[storage]\n"
+        f"path = {json.dumps(str(root / 'evidence'))}\n"
+        "min_free_mib = 1\n"
+        "[catalog]\n"
+        f"url = {json.dumps(catalog_url)}\n"
+        "[encryption]\n"
+        f"recipients = [{json.dumps(generate_identity()[1])}]\n"
+        "[drivers]\n"
+        f"dropin_dir = {json.dumps(str(root / 'drivers.d'))}\n"
+    )
+    return config
+
+
 # --- scenarios ---------------------------------------------------------------------------
 
 

@@ -9,14 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers_ingest import plain_config
 
-from dockd.crypto import X25519Identity
 from dockd.sdnotify import Heartbeat, Liveness, Notifier, slot_name
 
 
@@ -226,18 +225,7 @@ started = "2026-11-25T14:02:11Z"
 def test_real_daemon_ready_status_watchdog_stopping(tmp_path, listener):
     scenario = tmp_path / "s.toml"
     scenario.write_text(SCENARIO)
-    config = tmp_path / "dockd.toml"
-    config.write_text(textwrap.dedent(f"""\
-        [storage]
-        path = "{tmp_path / 'evidence'}"
-        min_free_mib = 1
-        [catalog]
-        url = "sqlite:///{tmp_path / 'catalog.sqlite'}"
-        [encryption]
-        recipients = ["{X25519Identity.generate().recipient()}"]
-        [drivers]
-        dropin_dir = "{tmp_path / 'drivers.d'}"
-        """))
+    config = plain_config(tmp_path)
     env = {**os.environ, **env_for(listener, WATCHDOG_USEC="1000000")}
     env.pop("WATCHDOG_PID", None)
     proc = subprocess.Popen(

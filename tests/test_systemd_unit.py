@@ -13,8 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from dockd.crypto import X25519Identity
+from helpers_ingest import plain_config
 
 REPO = Path(__file__).resolve().parents[1]
 UNIT = REPO / "systemd" / "dockd.service"
@@ -232,18 +231,7 @@ def small_setup(tmp_path: Path) -> tuple[Path, Path]:
         seed = 2
         started = "2026-11-25T14:02:11Z"
         """))
-    config = tmp_path / "dockd.toml"
-    config.write_text(textwrap.dedent(f"""\
-        [storage]
-        path = "{tmp_path / 'evidence'}"
-        min_free_mib = 1
-        [catalog]
-        url = "sqlite:///{tmp_path / 'catalog.sqlite'}"
-        [encryption]
-        recipients = ["{X25519Identity.generate().recipient()}"]
-        [drivers]
-        dropin_dir = "{tmp_path / 'drivers.d'}"
-        """))
+    config = plain_config(tmp_path)
     return scenario, config
 
 
