@@ -42,7 +42,7 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
     configure_logging(config.log.format, config.log.level,
                       stream=CurrentStdout() if live else None)
     registry = DriverRegistry.discover()
-    catalog = Catalog.open(config.catalog.url)
+    catalog = Catalog.open(config.catalog.url, migrate_in_child=True)
     _clean_unresumable(config.storage.path)
     stale_sessions, stale_attempts = close_stale(catalog)
     if stale_sessions or stale_attempts:

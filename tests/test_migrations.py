@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
 
@@ -60,7 +63,8 @@ def test_open_twice_is_a_no_op(tmp_path):
         assert cat.verify_chain() == []
 
 
-def test_upgrade_from_an_old_revision_keeps_data(tmp_path):
+@pytest.mark.parametrize("in_child", [False, True], ids=["in-process", "in-child"])
+def test_upgrade_from_an_old_revision_keeps_data(tmp_path, in_child):
     db = tmp_path / "cat.db"
     engine = make_engine(url_of(db), create_dirs=True)
     migrate.upgrade(engine, "0001_core")
@@ -84,7 +88,7 @@ def test_upgrade_from_an_old_revision_keeps_data(tmp_path):
         )
     engine.dispose()
 
-    with Catalog.open(url_of(db)) as cat:
+    with Catalog.open(url_of(db), migrate_in_child=in_child) as cat:
         (rec,) = cat.recordings()
         assert (rec.camera_serial, rec.camera_name, rec.size) == ("OLD1", "a.mp4", 5)
         assert rec.started == datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -95,7 +99,8 @@ def test_upgrade_from_an_old_revision_keeps_data(tmp_path):
             assert migrate.current_revision(conn) == migrate.head_revision()
 
 
-def test_catalog_newer_than_the_code_is_refused_and_left_alone(tmp_path):
+@pytest.mark.parametrize("in_child", [False, True], ids=["in-process", "in-child"])
+def test_catalog_newer_than_the_code_is_refused_and_left_alone(tmp_path, in_child):
     db = tmp_path / "cat.db"
     Catalog.open(url_of(db)).close()
     engine = make_engine(url_of(db), create_dirs=False)
@@ -104,21 +109,49 @@ def test_catalog_newer_than_the_code_is_refused_and_left_alone(tmp_path):
     engine.dispose()
 
     with pytest.raises(CatalogVersionError, match=r"0099_future.*newer"):
-        Catalog.open(url_of(db))
+        Catalog.open(url_of(db), migrate_in_child=in_child)
     engine = make_engine(url_of(db), create_dirs=False)
     with engine.connect() as conn:
         assert migrate.current_revision(conn) == "0099_future"
     engine.dispose()
 
 
-def test_a_database_that_is_not_a_catalog_is_refused(tmp_path):
+@pytest.mark.parametrize("in_child", [False, True], ids=["in-process", "in-child"])
+def test_a_database_that_is_not_a_catalog_is_refused(tmp_path, in_child):
     db = tmp_path / "other.db"
     engine = make_engine(url_of(db), create_dirs=True)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE photos (id INTEGER PRIMARY KEY)"))
     engine.dispose()
     with pytest.raises(CatalogVersionError, match="not a dockd catalog"):
-        Catalog.open(url_of(db))
+        Catalog.open(url_of(db), migrate_in_child=in_child)
+
+
+def test_a_daemon_style_open_migrates_in_a_child_and_never_loads_alembic(tmp_path):
+    # a fresh interpreter, as the daemon is: pytest itself has imported Alembic long ago
+    db = tmp_path / "cat.db"
+    probe = (
+        "import json, sys\n"
+        "from dockd.catalog import Catalog, migrate\n"
+        f"cat = Catalog.open({url_of(db)!r}, migrate_in_child=True)\n"
+        "print(json.dumps({'alembic': sorted(m for m in sys.modules if m.startswith('alembic')),"
+        " 'at_head': migrate.at_head(cat.engine)}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, timeout=120)
+    assert json.loads(done.stdout) == {"alembic": [], "at_head": True}
+    with Catalog.open(url_of(db)) as cat, cat.engine.connect() as conn:
+        assert migrate.current_revision(conn) == migrate.head_revision()
+        assert cat.verify_chain() == []
+
+
+def test_a_child_migration_failure_comes_back_as_its_one_line(tmp_path):
+    # the child is told a URL whose directory is gone: its typed error is the parent's
+    engine = make_engine(url_of(tmp_path / "cat.db"), create_dirs=True)  # empty: not at head
+    with pytest.raises(CatalogError) as caught:
+        migrate.upgrade_in_child(engine, url_of(tmp_path / "gone" / "cat.db"))
+    engine.dispose()
+    assert str(caught.value) == f"catalog directory {tmp_path / 'gone'} does not exist"
 
 
 def test_an_unreadable_file_is_a_typed_error(tmp_path):

@@ -95,18 +95,23 @@ class Catalog(HealthRecords):
         actor: str = "dockd",
         host: str | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        migrate_in_child: bool = False,
     ) -> Catalog:
         """Open (creating or upgrading as needed) the catalog at an SQLAlchemy URL.
 
         Raises CatalogVersionError for a catalog newer than this code (or not a dockd one)
-        and CatalogError for one that cannot be read.
+        and CatalogError for one that cannot be read. `migrate_in_child` is for long-running
+        processes: a needed migration then runs in a child, and Alembic stays out of memory.
         """
         try:
             engine = make_engine(url, create_dirs=create_dirs)
         except (SQLAlchemyError, ImportError) as exc:
             raise CatalogError(f"cannot open catalog {_safe(url)}: {exc}") from exc
         try:
-            migrate.upgrade(engine)
+            if migrate_in_child:
+                migrate.upgrade_in_child(engine, url)
+            else:
+                migrate.upgrade(engine)
         except DockdError:
             engine.dispose()
             raise
