@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import struct
 import time
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -441,7 +440,7 @@ class NetcoCamera:
             # hostile: the last block announces and carries more bytes than were asked for
             view = memoryview(bytearray(view) + bytes(self.spec.hostile.extra_bytes))
             n = len(view)
-        crc = zlib.crc32(view)
+        crc = p.crc32(view)
         corrupt = self._fire(FaultKind.CORRUPT, name, pos, hi, size)
         if corrupt is not None:
             at = min(corrupt.at_byte, size - 1) - pos

@@ -11,7 +11,6 @@ from __future__ import annotations
 import array
 import contextlib
 import errno
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -392,7 +391,7 @@ class NetcoStream:
             raise ProtocolError(f"data block at {head.offset} is {n} bytes, header said "
                                 f"{head.length}")
         with memoryview(self._block) as block:
-            if zlib.crc32(block) != head.crc32:
+            if p.crc32(block) != head.crc32:
                 raise ProtocolError(f"data block at {head.offset} fails its CRC")
         self._wire += n
         self._window_left -= n

@@ -340,3 +340,13 @@ def test_overlong_text_fields_are_refused() -> None:
     ident = CameraIdentity("NC-1", "m" * 65, "f", "v", datetime(2026, 1, 1, tzinfo=UTC))
     with pytest.raises(ProtocolError, match="model of 65 bytes"):
         p.decode_info(p.encode_info(ident))
+
+
+@given(st.binary(max_size=70_000), st.integers(0, 64))
+def test_the_protocol_crc_is_zlibs_crc32_on_any_bytes_and_views(data, skip):
+    # the codec uses zlib-ng for speed; the wire format is zlib's CRC-32, byte for byte
+    import array  # noqa: PLC0415
+
+    view = memoryview(array.array("B", data))[skip:]
+    assert p.crc32(data) == zlib.crc32(data)
+    assert p.crc32(view) == zlib.crc32(view)
