@@ -1,7 +1,7 @@
 """Run the packaged Alembic migrations from code (no alembic.ini at run time).
 
 `upgrade` migrates in this process; `upgrade_in_child` runs the same upgrade in a short-lived
-child (`python -m dockd.catalog.migrate`), so that a long-running daemon never holds Alembic
+child (`python -m dockd.catalog.migrate_child`), so that a long-running daemon never holds Alembic
 in memory: Python does not unload modules, and Alembic with its dependencies is ~12 MiB.
 """
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # Alembic is imported only when a migration has to run
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-from dockd.errors import CatalogError, CatalogVersionError, DockdError
+from dockd.errors import CatalogError, CatalogVersionError
 
 #: any constant: serialises migrations of several hosts on one PostgreSQL database
 _PG_MIGRATION_LOCK = 0x646F636B64  # "dockd"
@@ -107,9 +107,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 #: the child's exit code for a CatalogVersionError (a newer catalog, or not a catalog at all)
-_EXIT_VERSION = 10
+EXIT_VERSION = 10
 #: the child's exit code for any other typed catalog error
-_EXIT_CATALOG = 11
+EXIT_CATALOG = 11
 #: a migration is one transaction on a small catalog; this only bounds a hung child
 _CHILD_TIMEOUT_S = 600
 
@@ -125,7 +125,7 @@ def upgrade_in_child(engine: Engine, url: str) -> None:
         return
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "dockd.catalog.migrate"],
+            [sys.executable, "-m", "dockd.catalog.migrate_child"],
             input=url, capture_output=True, text=True, timeout=_CHILD_TIMEOUT_S,
             check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
@@ -134,32 +134,7 @@ def upgrade_in_child(engine: Engine, url: str) -> None:
     message = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
     if done.returncode == 0:
         return
-    if done.returncode == _EXIT_VERSION:
+    if done.returncode == EXIT_VERSION:
         raise CatalogVersionError(message)
     raise CatalogError(message or f"catalog migration exited with status {done.returncode}")
 
-
-def _child_main() -> int:
-    from dockd.catalog.db import make_engine  # noqa: PLC0415
-
-    url = sys.stdin.read().strip()
-    try:
-        engine = make_engine(url, create_dirs=False)
-        try:
-            upgrade(engine)
-        finally:
-            engine.dispose()
-    except CatalogVersionError as exc:
-        print(exc, file=sys.stderr)
-        return _EXIT_VERSION
-    except DockdError as exc:
-        print(exc, file=sys.stderr)
-        return _EXIT_CATALOG
-    except Exception as exc:  # the parent turns any failure into one line
-        print(f"cannot migrate the catalog: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return _EXIT_CATALOG
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child_main())
