@@ -76,6 +76,28 @@ def test_a_finding_is_logged_once_when_raised_and_once_when_cleared(world) -> No
     assert stored.cleared_at == clock.now and stored.raised_at == T0
 
 
+@pytest.mark.parametrize(
+    ("battery", "summary"),
+    [
+        (replace(COOL, voltage_mv=65_535), "65.53 V"),  # u16 all ones: a gauge gone wrong
+        (replace(COOL, voltage_mv=900), "0.90 V"),
+        (replace(COOL, full_charge_capacity_mah=9000), "full charge 9000 mAh of a 3000 mAh"),
+    ],
+)
+def test_a_gauge_reading_no_battery_can_give_is_a_finding(world, battery, summary) -> None:
+    catalog, clock, config = world
+    _dock(catalog, clock, config, battery)
+    findings, _, _ = refresh_findings(catalog, config, now=clock.now)
+    (found,) = [f for f in findings if f.code == "battery_implausible"]
+    assert found.severity is Severity.WARNING and found.subject == "NC-1"
+    assert summary in found.summary and "gauge" in found.advice
+    assert found.evidence["voltage_mv"] == battery.voltage_mv
+    clock.now += timedelta(hours=12)
+    _dock(catalog, clock, config, COOL)  # a sane reading at the next dock clears it
+    assert [c.code for c in refresh_findings(catalog, config, now=clock.now)[2]] == [
+        "battery_implausible"]
+
+
 def test_overdue_is_raised_with_time_and_cleared_by_docking(world) -> None:
     catalog, clock, config = world
     _dock(catalog, clock, config, COOL)

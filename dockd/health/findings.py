@@ -41,6 +41,11 @@ STALL_BELOW_PERCENT = 95.0
 STORAGE_CRITICAL_FREE = 0.02
 #: hot battery: this much above the threshold is critical
 HOT_CRITICAL_MARGIN_C = 10.0
+#: pack voltages a body-worn camera's battery can have (one to four Li-ion cells, empty to
+#: full); a reading outside is a broken gauge, a broken battery or a lying camera
+PLAUSIBLE_MV = (2_500, 20_000)
+#: a gauge reporting more full-charge capacity than this share of the design is wrong
+PLAUSIBLE_FULL_OVER_DESIGN = 1.5
 
 
 class Severity(enum.IntEnum):
@@ -102,6 +107,9 @@ def check_battery(serial: str, caps: Sequence[CaptureRow], cfg: HealthConfig) ->
     if not with_battery:
         return out
     last = with_battery[-1]
+    implausible = check_gauge(serial, last)
+    if implausible is not None:
+        out.append(implausible)
     soh = soh_percent(last)
     if soh is not None and soh < cfg.soh_warn_percent:
         sev = Severity.CRITICAL if soh < cfg.soh_critical_percent else Severity.WARNING
@@ -145,6 +153,28 @@ def check_battery(serial: str, caps: Sequence[CaptureRow], cfg: HealthConfig) ->
             {"charging": last.charging, "current_ma": last.current_ma,
              "soc_percent": last.soc_percent}, camera=serial))
     return out
+
+
+def check_gauge(serial: str, last: CaptureRow) -> Finding | None:
+    """Readings no battery can produce: the other battery findings rest on them, so say so."""
+    problems: list[str] = []
+    lo, hi = PLAUSIBLE_MV
+    if last.voltage_mv is not None and not lo <= last.voltage_mv <= hi:
+        problems.append(f"{last.voltage_mv / 1000:.2f} V")
+    design, full = last.design_capacity_mah, last.full_charge_capacity_mah
+    if design is not None and full is not None and full > design * PLAUSIBLE_FULL_OVER_DESIGN:
+        problems.append(f"full charge {full} mAh of a {design} mAh design")
+    if not problems:
+        return None
+    return Finding(
+        "battery_implausible", "camera", serial, Severity.WARNING,
+        f"battery gauge reports impossible values: {'; '.join(problems)}",
+        "Have the battery and its gauge checked; until then do not trust this camera's "
+        "other battery findings (charge, health, endurance).",
+        {"voltage_mv": last.voltage_mv, "plausible_mv": list(PLAUSIBLE_MV),
+         "full_charge_mah": full, "design_mah": design,
+         "max_full_over_design": PLAUSIBLE_FULL_OVER_DESIGN, "at": last.at.isoformat()},
+        camera=serial)
 
 
 def _hot(serial: str, temp: float, where: str, cfg: HealthConfig) -> Finding:
