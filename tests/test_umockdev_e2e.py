@@ -19,6 +19,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -325,11 +326,19 @@ def test_umockdev_tests_pass_under_the_wrapper():
         bed._umockdev()
     except (ImportError, ValueError) as exc:
         pytest.skip(f"umockdev bindings missing (gir1.2-umockdev-1.0, python3-gi): {exc}")
-    proc = subprocess.run(
-        [wrapper, sys.executable, "-m", "pytest", "-m", "umockdev", "-p", "no:cacheprovider",
-         "-q", "-rs"],  # every umockdev test in the project, wherever it lives
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )
+    # the child's temporary files, umockdev's testbed trees among them (their finalizer may
+    # not run at exit), go to a directory of their own that is removed afterwards; short, as
+    # umockdev puts AF_UNIX sockets (108-byte paths at most) inside it
+    scratch = tempfile.mkdtemp(prefix="dockd-um-", dir="/tmp")
+    try:
+        proc = subprocess.run(
+            [wrapper, sys.executable, "-m", "pytest", "-m", "umockdev", "-p", "no:cacheprovider",
+             "-q", "-rs"],  # every umockdev test in the project, wherever it lives
+            cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+            env={**os.environ, "TMPDIR": scratch},
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert " passed" in output and "skipped" not in output, output
