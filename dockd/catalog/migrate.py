@@ -1,13 +1,13 @@
 """Run the packaged Alembic migrations from code (no alembic.ini at run time).
 
 `upgrade` migrates in this process; `upgrade_in_child` runs the same upgrade in a short-lived
-child (`python -m dockd.catalog.migrate_child`), so that a long-running daemon never holds Alembic
-in memory: Python does not unload modules, and Alembic with its dependencies is ~12 MiB.
+child (`python -m dockd.catalog.migrate_child`), so that a long-running daemon never holds
+Alembic in memory: Python does not unload modules, and Alembic with its dependencies is
+~12 MiB.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from importlib.resources import as_file, files
@@ -126,8 +126,7 @@ def upgrade_in_child(engine: Engine, url: str) -> None:
     try:
         done = subprocess.run(
             [sys.executable, "-m", "dockd.catalog.migrate_child"],
-            input=url, capture_output=True, text=True, timeout=_CHILD_TIMEOUT_S,
-            check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            input=url, capture_output=True, text=True, timeout=_CHILD_TIMEOUT_S, check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise CatalogError(f"could not run the catalog migration: {exc}") from exc
@@ -137,4 +136,3 @@ def upgrade_in_child(engine: Engine, url: str) -> None:
     if done.returncode == EXIT_VERSION:
         raise CatalogVersionError(message)
     raise CatalogError(message or f"catalog migration exited with status {done.returncode}")
-
