@@ -1,12 +1,14 @@
 """Single-pass ingest of one recording: read → SHA-256 → age-encrypt → write → fsync → publish.
 
 Each byte is touched once per stage, with bounded memory (two batches in flight):
-the reading thread fills a batch with `readinto`, hands it to a plaintext-hash thread,
-encrypts it with `encrypt_into` into a reused aligned buffer, hands that to a ciphertext-hash
-thread and to a writer thread that writes whole 4 KiB blocks with O_DIRECT (the tail is
-carried to the next batch). hashlib releases the GIL on large buffers; the AEAD does not,
-so encryption stays in the reading thread (see /work/shared/notes/performance.md and
-docs/storage.md).
+the reading thread fills a batch with `readinto`, hands it to the hash thread (plaintext
+SHA-256), encrypts it with `encrypt_into` into a reused aligned buffer, hands that to the
+same hash thread (stored-file SHA-256, queued behind the plaintext) and to a writer thread
+that writes whole 4 KiB blocks with O_DIRECT (the tail is carried to the next batch).
+hashlib releases the GIL on large buffers; the AEAD does not, so encryption stays in the
+reading thread. One hash thread, not one per hash: on two cores two CPU-bound threads (reader
+and hasher) beat three, by ~15 % in whole-process runs here (docs/performance.md; see also
+/work/shared/notes/performance.md and docs/storage.md).
 
 Resume: every `checkpoint_every` bytes the partial is fsynced and a 0600 sidecar records
 (file key, payload nonce, header length, complete chunks). A later attempt, even after a
@@ -66,7 +68,7 @@ DEFAULT_BATCH = 1 << 20
 #: O_DIRECT alignment of buffers, lengths and file offsets (the common logical block size)
 ALIGN = 4096
 DEFAULT_CHECKPOINT = 64 << 20
-_SLOTS = 3  # batches in flight per transfer: one read, one sealed, one being hashed and written
+_SLOTS = 2  # batches in flight per transfer: one being read and sealed, one hashed and written
 _SIDECAR_VERSION = 1
 _MAX_SIDECAR = 64 << 10
 
@@ -478,8 +480,9 @@ def ingest_stream(
                                 expected_sha256, resume_state)
     resumed_from = state.plaintext_offset
     sealer = PayloadSealer(payload_key(state.file_key, state.payload_nonce), state.chunks)
-    plain_pool = ThreadPoolExecutor(1, thread_name_prefix="sha-plain")
-    stored_pool = ThreadPoolExecutor(1, thread_name_prefix="sha-stored")
+    # both hashes on one thread, in batch order: plaintext of batch k while k is sealed, then
+    # its ciphertext
+    hasher = ThreadPoolExecutor(1, thread_name_prefix="sha256")
     headroom = max(ALIGN, -(-len(appender.carry) // ALIGN) * ALIGN)
     slots = [_Slot(batch, headroom) for _ in range(_SLOTS)]
     offset = resumed_from
@@ -518,12 +521,12 @@ def ingest_stream(
                 # n < want on error, so a batch cut short by an error is never the final one
                 final = error is None and offset + n == expected_size
                 src = memoryview(slot.inbuf)[:n]
-                slot.pending.append(plain_pool.submit(state.plain_hash.update, src))
+                slot.pending.append(hasher.submit(state.plain_hash.update, src))
                 carried = len(appender.carry)
                 slot.out[:carried] = appender.carry
                 sealed = sealer.seal(src, slot.out[carried:], final=final)
                 fresh = slot.out[carried : carried + sealed]
-                slot.pending.append(stored_pool.submit(state.stored_hash.update, fresh))
+                slot.pending.append(hasher.submit(state.stored_hash.update, fresh))
                 slot.pending.append(appender.push(slot.out, carried + sealed, final=final))
                 offset += n
                 stored_bytes += sealed
@@ -553,8 +556,7 @@ def ingest_stream(
                 checkpoint()  # keep what arrived intact for the next attempt
             raise
         finally:
-            plain_pool.shutdown(wait=True)
-            stored_pool.shutdown(wait=True)
+            hasher.shutdown(wait=True)
             appender.close()
             os.close(fd)
     except OSError as exc:
