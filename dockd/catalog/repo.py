@@ -378,12 +378,12 @@ class Catalog(HealthRecords):
         return row
 
     def _move(
-        self, s: Session, recording_id: int, allowed: set[RecordingStatus], to: RecordingStatus
+        self, row: Recording, allowed: set[RecordingStatus], to: RecordingStatus
     ) -> Recording:
-        row = self._get_recording(s, recording_id, lock=True)
+        """Move a row already fetched with `_get_recording(…, lock=True)` to `to`."""
         if RecordingStatus(row.status) not in allowed:
             raise RecordingStateError(
-                f"recording {recording_id} ({row.camera_name}) is {row.status}; "
+                f"recording {row.id} ({row.camera_name}) is {row.status}; "
                 f"cannot become {to.value}"
             )
         row.status = to.value
@@ -397,7 +397,8 @@ class Catalog(HealthRecords):
     ) -> AttemptRow:
         """A transfer starts. Appends `transfer_started`."""
         with self._write() as s:
-            rec = self._move(s, recording_id, _CAN_TRANSFER, S.TRANSFERRING)
+            rec = self._move(self._get_recording(s, recording_id, lock=True), _CAN_TRANSFER,
+                             S.TRANSFERRING)
             rec.attempts += 1
             att = TransferAttempt(
                 recording_id=recording_id,
@@ -481,7 +482,7 @@ class Catalog(HealthRecords):
                         f"recording {recording_id} ({rec.camera_name}): plaintext SHA-256 "
                         f"{plaintext_sha256} differs from the camera's {rec.camera_sha256}"
                     )
-                rec = self._move(s, recording_id, {S.PENDING, S.TRANSFERRING, S.FAILED}, S.STORED)
+                self._move(rec, {S.PENDING, S.TRANSFERRING, S.FAILED}, S.STORED)
                 rec.store_path = store_path
                 rec.plaintext_sha256 = plaintext_sha256
                 rec.stored_sha256 = stored_sha256
@@ -514,7 +515,7 @@ class Catalog(HealthRecords):
                     f"recording {recording_id}: stored file hash {stored_sha256} does not match "
                     f"the catalogued {rec.stored_sha256}"
                 )
-            rec = self._move(s, recording_id, {S.STORED}, S.VERIFIED)
+            self._move(rec, {S.STORED}, S.VERIFIED)
             self._event(
                 s,
                 EventKind.VERIFIED,
@@ -528,7 +529,7 @@ class Catalog(HealthRecords):
     def mark_failed(self, recording_id: int, reason: str) -> RecordingRow:
         """Give up on a recording for now (never for a verified or deleted one)."""
         with self._write() as s:
-            rec = self._move(s, recording_id, _CAN_FAIL, S.FAILED)
+            rec = self._move(self._get_recording(s, recording_id, lock=True), _CAN_FAIL, S.FAILED)
             rec.failure_reason = reason
             self._event(
                 s,
@@ -544,10 +545,10 @@ class Catalog(HealthRecords):
         """The camera's copy was deleted. Refused unless the recording is verified; booking
         it twice (two sessions of one serial racing, or a retried delete) is a no-op."""
         with self._write() as s:
-            current = self._get_recording(s, recording_id, lock=True)
-            if current.status == S.DELETED_FROM_CAMERA:
-                return to_row(RecordingRow, current)
-            rec = self._move(s, recording_id, {S.VERIFIED}, S.DELETED_FROM_CAMERA)
+            rec = self._get_recording(s, recording_id, lock=True)
+            if rec.status == S.DELETED_FROM_CAMERA:
+                return to_row(RecordingRow, rec)
+            self._move(rec, {S.VERIFIED}, S.DELETED_FROM_CAMERA)
             self._event(
                 s,
                 EventKind.DELETED_FROM_CAMERA,
