@@ -170,6 +170,14 @@ def test_memory_and_missing_directory_are_refused(tmp_path):
         Catalog.open(url_of(tmp_path / "nope" / "cat.db"), create_dirs=False)
 
 
+def test_a_directory_that_cannot_be_made_is_one_typed_line(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(CatalogError) as caught:
+        Catalog.open(url_of(tmp_path / "file" / "sub" / "cat.db"))
+    assert str(caught.value) == (
+        f"cannot create catalog directory {tmp_path / 'file' / 'sub'}: Not a directory")
+
+
 def test_file_and_directory_are_private(tmp_path):
     db = tmp_path / "var" / "dockd" / "cat.db"
     with Catalog.open(url_of(db)) as cat:

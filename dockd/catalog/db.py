@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 
 from dockd.errors import CatalogError
+from dockd.store import fsync_dir
 
 #: how long an SQLite writer waits for another one before giving up (ms)
 BUSY_TIMEOUT_MS = 30_000
@@ -33,7 +34,12 @@ def prepare_sqlite_file(path: Path, *, create_dirs: bool) -> None:
     if not parent.is_dir():
         if not create_dirs:
             raise CatalogError(f"catalog directory {parent} does not exist")
-        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CatalogError(
+                f"cannot create catalog directory {parent}: {exc.strerror}"
+            ) from exc
     existed = path.exists()
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -41,11 +47,7 @@ def prepare_sqlite_file(path: Path, *, create_dirs: bool) -> None:
         raise CatalogError(f"cannot open catalog file {path}: {exc.strerror}") from exc
     os.close(fd)
     if not existed:  # the new directory entry must survive a power cut like the rows in it
-        dir_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_dir(parent)
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
