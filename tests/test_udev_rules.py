@@ -107,6 +107,14 @@ def test_dropins_from_the_config_are_included(tmp_path):
     assert out.stat().st_mode & 0o777 == 0o644
 
 
+def test_a_rules_file_that_cannot_be_written_is_one_typed_line(tmp_path):
+    out = tmp_path / "missing-dir" / "70-dockd.rules"
+    result = CliRunner().invoke(udev_rules_command, ["--packaged-only", "-o", str(out)])
+    assert result.exit_code == 4, result.output
+    assert f"cannot write {out}: No such file or directory" in result.output
+    assert "Traceback" not in result.output and not result.output.count("\n") > 1
+
+
 def test_dropin_naming_an_unknown_driver_is_a_clear_error(tmp_path):
     dropins = tmp_path / "drivers.d"
     dropins.mkdir()

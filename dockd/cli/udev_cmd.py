@@ -9,6 +9,7 @@ import click
 from dockd.cli.common import reports_errors
 from dockd.config import load_config
 from dockd.devices import DeviceOpener
+from dockd.errors import StorageError
 from dockd.registry import DriverRegistry
 from dockd.udev_rules import generate_rules
 
@@ -43,7 +44,12 @@ def udev_rules_command(config_path: Path | None, packaged_only: bool, group: str
         click.echo(text, nl=False)
         return
     tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(0o644)
-    tmp.replace(output)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o644)
+        tmp.replace(output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"cannot write {output}: {exc.strerror} (run as root to write "
+                           "under /etc/udev/rules.d)") from exc
     click.echo(f"wrote {output}", err=True)
