@@ -41,11 +41,9 @@ from dockd.store import (
     ensure_dir,
     partial_path,
     recording_dir,
-    remove_quietly,
     sanitise,
     sha256_file,
     sidecar_path,
-    storage_error,
 )
 
 log = structlog.get_logger(__name__)
@@ -146,20 +144,6 @@ def final_path_for(root: Path, catalog_rows: list[RecordingRow], rec: RecordingR
     if safe == rec.camera_name and not shared:
         return directory / f"{safe}.age"
     return directory / f"{sanitise(rec.camera_name, max_len=100)}~r{rec.id}.age"
-
-
-def _check_published(final: Path, stored_bytes: int) -> None:
-    """The published file must hold every byte the pipeline wrote. A short one (a write
-    error that went unreported, e.g. ENOSPC on the last tail) is no copy: it is removed so
-    it can never be adopted, the attempt fails with the reason, the camera keeps its copy."""
-    try:
-        size = final.stat().st_size
-    except OSError as exc:
-        raise storage_error(exc, final, "checking the published file") from exc
-    if size != stored_bytes:
-        remove_quietly(final)
-        raise StorageError(f"{final}: published with {size} of {stored_bytes} bytes; "
-                           "removed, the recording stays on the camera")
 
 
 class DockSessionRunner:
@@ -420,7 +404,6 @@ class DockSessionRunner:
                     )
                 finally:
                     stream.close()
-                _check_published(final, result.stored_bytes)
             except (DeviceError, StorageError) as exc:
                 kind = exc.kind if isinstance(exc, DeviceError) else (
                     "store_full" if isinstance(exc, StoreFull) else "storage")

@@ -548,6 +548,14 @@ def ingest_stream(
                 slot.wait()
             appender.flush()
             os.fsync(fd)
+            written = os.fstat(fd).st_size
+            if written != stored_bytes:
+                # a write lost without an error must never get a final name: a short file
+                # there would be adopted as the verified copy after a crash
+                raise StorageError(
+                    f"{partial_path}: holds {written} of the {stored_bytes} bytes written; "
+                    "removed, the recording stays on the camera"
+                )
         except DeviceError as exc:
             for slot in slots:
                 slot.wait()

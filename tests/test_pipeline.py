@@ -19,7 +19,14 @@ import pytest
 
 from dockd import pipeline
 from dockd.crypto import CHUNK, SEALED, X25519Identity, decrypt_file, load_identities
-from dockd.errors import DeviceGone, IntegrityError, ProtocolError, StoreExists, StoreFull
+from dockd.errors import (
+    DeviceGone,
+    IntegrityError,
+    ProtocolError,
+    StorageError,
+    StoreExists,
+    StoreFull,
+)
 from dockd.pipeline import IngestResult, ResumeState, ingest_stream, load_resume
 from dockd.sim.content import GeneratedContent
 from dockd.store import list_partials, partial_path, sidecar_path
@@ -147,6 +154,18 @@ def test_announced_size_disagreeing_with_listing_is_refused(tmp_path, keys):
     content = GeneratedContent(1000, seed=4)
     with pytest.raises(ProtocolError, match="announces"):
         _ingest(content, tmp_path, ident, stream=ContentStream(content, announce=999))
+
+
+def test_a_write_lost_without_an_error_never_gets_a_final_name(tmp_path, keys, monkeypatch):
+    # the unaligned last tail "written" but gone (what ENOSPC on that tail once did, silently):
+    # the file would be short; it must not be published, where a restart would adopt it
+    _, ident = keys
+    content = GeneratedContent(300_000, seed=9)
+    monkeypatch.setattr(pipeline._Appender, "_write_tail", lambda self, tail, pos: None)
+    with pytest.raises(StorageError, match=r"holds \d+ of the \d+ bytes written; removed"):
+        _ingest(content, tmp_path, ident)
+    partial, final = _paths(tmp_path)
+    assert not final.exists() and not partial.exists()
 
 
 def test_existing_final_is_never_overwritten(tmp_path, keys):
