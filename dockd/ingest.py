@@ -38,7 +38,6 @@ from dockd.health.capture import DiskUsageFn, capture_dock
 from dockd.model import BatterySnapshot, CameraIdentity, RecordingInfo, ShiftLog
 from dockd.pipeline import discard_partial, ingest_stream, load_resume
 from dockd.store import (
-    ensure_dir,
     partial_path,
     recording_dir,
     sanitise,
@@ -197,6 +196,9 @@ class DockSessionRunner:
             report.outcome = "device_error"
             self._account_rest(listing, report, f"{exc.kind}: {exc}")
             self.log.warning("dock_session_device_error", error_kind=exc.kind, error=str(exc))
+        except Exception:
+            report.outcome = "internal_error"  # never booked "complete"; the supervisor says why
+            raise
         finally:
             if self.ctx.stop.is_set() and report.outcome == "complete" and report.failures:
                 report.outcome = "interrupted"
@@ -320,16 +322,22 @@ class DockSessionRunner:
             # the catalog says deleted but the camera still listed it: deleted again
             self.log.info("camera_delete_repeated", recording=info.name, recording_id=rec.id)
 
-    def _verify_stored(self, rec: RecordingRow) -> RecordingRow:
-        assert rec.store_path is not None
-        path = Path(rec.store_path)
+    def _hash_stored(self, rec: RecordingRow, path: Path) -> str | RecordingRow:
+        """The stored file's SHA-256, or, when it cannot be read, the row marked failed."""
         try:
-            actual = sha256_file(path)
+            return sha256_file(path)
         except OSError as exc:
-            reason = f"stored file unreadable: {exc.strerror}"
+            reason = f"stored file {path} unreadable: {exc.strerror}; kept on the camera"
             self.log.error("stored_file_missing", recording=rec.camera_name, path=str(path),
                            error=reason)
             return self.ctx.catalog.mark_failed(rec.id, reason)
+
+    def _verify_stored(self, rec: RecordingRow) -> RecordingRow:
+        assert rec.store_path is not None
+        path = Path(rec.store_path)
+        actual = self._hash_stored(rec, path)
+        if not isinstance(actual, str):
+            return actual
         if actual != rec.stored_sha256:
             return self._stored_file_differs(rec, path, actual)
         return self.ctx.catalog.mark_verified(rec.id, stored_sha256=actual)
@@ -367,10 +375,9 @@ class DockSessionRunner:
         if final.exists():
             # published, then the process died before the catalog heard of it: adopt it
             return self._adopt(rec, final)
-        ensure_dir(final.parent)
         last_reason = "not attempted"
-        attempts = cfg.ingest.max_retries + 1
-        for attempt in range(attempts):
+        attempts = 0  # begun, for the reason a technician reads
+        for attempt in range(cfg.ingest.max_retries + 1):
             if attempt:
                 time.sleep(cfg.ingest.retry_delay_s)
             if self.ctx.stop.is_set():
@@ -387,6 +394,7 @@ class DockSessionRunner:
                                  batch_bytes=cfg.ingest.chunk_kib * 1024)
             offset = resume.plaintext_offset if resume else 0
             att = catalog.begin_attempt(rec.id, session_id=session_id, offset_from=offset)
+            attempts += 1
             self._attempt = (att.id, offset)
             self.progress.recording, self.progress.total = info.name, info.size
             self.progress.done, self.progress.state = offset, "transferring"
@@ -439,7 +447,9 @@ class DockSessionRunner:
     def _adopt(self, rec: RecordingRow, final: Path) -> RecordingRow:
         """The pipeline publishes only after the SHA-256 matched the camera's, so a file at the
         recording's own deterministic path is a verified copy whose catalog commit was lost."""
-        stored_sha = sha256_file(final)
+        stored_sha = self._hash_stored(rec, final)
+        if not isinstance(stored_sha, str):
+            return stored_sha
         if rec.stored_sha256 is not None and stored_sha != rec.stored_sha256:
             return self._stored_file_differs(rec, final, stored_sha)
         rec = self.ctx.catalog.mark_stored(rec.id, str(final), rec.camera_sha256, stored_sha)
@@ -447,8 +457,11 @@ class DockSessionRunner:
         return self.ctx.catalog.mark_verified(rec.id)
 
     def _enough_space(self, root: Path, size: int) -> bool:
+        probe = root  # the store's directories are made by the first write: ask their disk
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
         try:
-            free = shutil.disk_usage(root).free
+            free = shutil.disk_usage(probe).free
         except OSError:
             return True  # let the write itself report what is wrong
         # the encrypted copy is the plaintext plus 16 bytes per 64 KiB chunk and a header

@@ -118,7 +118,7 @@ def test_free_space_precheck_refuses_before_writing(small_fs: Path, tmp_path: Pa
     assert stored_files(env) == [] and leftovers(env) == []
     row = recordings_by_key(env)[("NC-PRE", "PRE.MP4")]
     assert row.status == "failed" and row.failure_reason is not None
-    assert "store full" in row.failure_reason
+    assert row.failure_reason.startswith("after 0 attempt(s): store full")  # none was begun
 
     env.config.write_text(env.config.read_text().replace("min_free_mib = 16",
                                                          "min_free_mib = 1"))

@@ -162,8 +162,11 @@ def test_hash_mismatch_ends_failed_and_stays_on_the_camera(matrix: Matrix) -> No
     names = [p.name for p in stored_files(matrix.env)]
     assert f"{key[1]}.age" not in names
     # every attempt was a full read that the hash refused; none was kept for resuming
-    assert all(t["outcome"] == "integrity" for t in _transfers(matrix.first, "hash_mismatch")
-               if t["recording"] == key[1])
+    mine = [t for t in _transfers(matrix.first, "hash_mismatch") if t["recording"] == key[1]]
+    assert mine and all(t["outcome"] == "integrity" for t in mine)
+    with matrix.env.catalog() as catalog:
+        offsets = [a.offset_from for a in catalog.attempts(row.id)]
+    assert len(offsets) >= len(mine) and set(offsets) == {0}
 
 
 def test_unplugged_transfer_resumes_from_its_checkpoint(matrix: Matrix) -> None:
