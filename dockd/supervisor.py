@@ -166,10 +166,16 @@ class Supervisor:
 
     def _work(self, ref: UsbDeviceRef) -> None:
         with self.liveness.working(slot_name(ref.slot)):
-            self._session(ref)
+            try:
+                self._session(ref)
+            except Exception as exc:  # a driver or core bug: log it fully, keep the daemon up
+                log.exception("dock_session_crashed", slot=ref.slot, port=ref.port_path,
+                              error=str(exc))
+                self._broken(ref, f"internal error: {type(exc).__name__}: {exc}")
 
     def _session(self, ref: UsbDeviceRef) -> None:
-        """One camera, from open to reconciliation. Nothing escapes: other cameras carry on."""
+        """One camera, from open to reconciliation; `_work` catches what escapes, so other
+        cameras carry on."""
         bound = log.bind(slot=ref.slot, port=ref.port_path)
         try:
             matched, session = self.opener.open(ref, timeout_s=self.timeout_s)
@@ -183,10 +189,6 @@ class Supervisor:
             report = run_dock_session(self.ctx, ref, session, matched.driver.name)
         except DockdError as exc:
             self._broken(ref, f"{type(exc).__name__}: {exc}")
-            return
-        except Exception as exc:  # a driver or core bug: log it fully, keep the daemon up
-            bound.exception("dock_session_crashed", error=str(exc))
-            self._broken(ref, f"internal error: {type(exc).__name__}: {exc}")
             return
         with self._lock:
             self.state.reports.append(report)
