@@ -425,10 +425,10 @@ def _plan(
         return fd, state, _Appender(fd, pos, carry)
     if stream.offset != 0:
         raise StorageError(f"{partial}: a fresh ingest needs a stream from offset 0")
+    file_key, nonce = new_file_key(), os.urandom(NONCE_SIZE)
+    prefix = build_header(recipients, file_key) + nonce  # before any file exists: may refuse
     ensure_dir(partial.parent)
     fd = create_partial(partial)
-    file_key, nonce = new_file_key(), os.urandom(NONCE_SIZE)
-    prefix = build_header(recipients, file_key) + nonce
     state = ResumeState(
         file_key=file_key,
         payload_nonce=nonce,

@@ -19,6 +19,7 @@ from dockd.crypto import (
     AgeWriter,
     PayloadSealer,
     X25519Identity,
+    X25519Recipient,
     bech32,
     decrypt_file,
     decrypt_to,
@@ -181,6 +182,15 @@ def test_malformed_strings_name_the_problem(text, what):
 def test_wrong_key_length_rejected():
     with pytest.raises(KeyFormatError, match="31 bytes"):
         parse_recipient(bech32.encode("age", bytes(31)))
+
+
+def test_low_order_recipient_rejected_when_parsed_and_when_wrapping():
+    # the all-zero point gives an all-zero shared secret: caught at config load, and still
+    # refused by wrap for a recipient built some other way
+    with pytest.raises(KeyFormatError, match="low-order"):
+        parse_recipient(bech32.encode("age", bytes(32)))
+    with pytest.raises(KeyFormatError, match="low-order"):
+        X25519Recipient(bytes(32)).wrap(os.urandom(16))
 
 
 def test_uppercase_recipient_rejected(identity):

@@ -51,6 +51,12 @@ class X25519Recipient:
             raise KeyFormatError(f"not an age X25519 recipient: prefix is {hrp!r}, not 'age'")
         if len(data) != _KEY_SIZE:
             raise KeyFormatError(f"recipient holds {len(data)} bytes, an X25519 key has 32")
+        try:  # refuse now, at config load, a key that every later `wrap` would refuse
+            X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(data))
+        except ValueError as exc:
+            raise KeyFormatError(
+                "recipient is a low-order X25519 point: no file could be encrypted to it"
+            ) from exc
         return cls(data)
 
     def __str__(self) -> str:
