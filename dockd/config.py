@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockd.errors import ConfigError
+from dockd.store import nearest_existing
 
 if TYPE_CHECKING:
     from dockd.crypto.keys import X25519Recipient
@@ -244,7 +245,7 @@ def check_for_ingest(config: Config) -> list[X25519Recipient]:
     root = config.storage.path
     if root.exists():
         _refuse_loose_mode(root, src, "storage.path", "store directory")
-    probe = root if root.exists() else _nearest_existing(root)
+    probe = nearest_existing(root)
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError(src, "storage.path", f"{root} is not writable by this user")
     return recipients
@@ -264,7 +265,3 @@ def _refuse_loose_mode(path: Path, src: object, where: str | None, what: str) ->
                           f"(mode {stat.S_IMODE(mode):04o}); run: chmod go-w {path}")
 
 
-def _nearest_existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path

@@ -38,6 +38,7 @@ from dockd.health.capture import DiskUsageFn, capture_dock
 from dockd.model import BatterySnapshot, CameraIdentity, RecordingInfo, ShiftLog
 from dockd.pipeline import discard_partial, ingest_stream, load_resume
 from dockd.store import (
+    nearest_existing,
     partial_path,
     recording_dir,
     sanitise,
@@ -457,11 +458,8 @@ class DockSessionRunner:
         return self.ctx.catalog.mark_verified(rec.id)
 
     def _enough_space(self, root: Path, size: int) -> bool:
-        probe = root  # the store's directories are made by the first write: ask their disk
-        while not probe.exists() and probe != probe.parent:
-            probe = probe.parent
-        try:
-            free = shutil.disk_usage(probe).free
+        try:  # the store's directories are made by the first write: ask their disk
+            free = shutil.disk_usage(nearest_existing(root)).free
         except OSError:
             return True  # let the write itself report what is wrong
         # the encrypted copy is the plaintext plus 16 bytes per 64 KiB chunk and a header

@@ -72,6 +72,13 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def nearest_existing(path: Path) -> Path:
+    """`path`, or its closest ancestor that exists (what a directory about to be made is on)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def ensure_dir(path: Path) -> None:
     """Create path and missing parents as 0700 directories, durably; refuse symlinks."""
     missing: list[Path] = []
