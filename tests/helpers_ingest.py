@@ -228,14 +228,7 @@ def source_sha256(env: Env) -> dict[tuple[str, str], str]:
     scenario = load_scenario(env.scenario)
     for spec in scenario.cameras:
         for rec in (SimRecording(r, env.sim_state) for r in spec.recordings):
-            digest = hashlib.sha256()
-            buf = bytearray(1 << 20)
-            offset = 0
-            while offset < rec.size:
-                n = rec.content.read_into(offset, memoryview(buf))
-                digest.update(memoryview(buf)[:n])
-                offset += n
-            out[(spec.serial, rec.name.decode())] = digest.hexdigest()
+            out[(spec.serial, rec.name.decode())] = rec.content.sha256().hex()
     return out
 
 

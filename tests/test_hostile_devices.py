@@ -9,7 +9,6 @@ other camera is ingested — stored once, decrypting with `age` to its exact sou
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess
@@ -108,17 +107,6 @@ def run_measured(env: Env) -> HostileRun:
                       usage.ru_maxrss / 1024, time.monotonic() - start)
 
 
-def source_sha256(rec: SimRecording) -> str:
-    digest = hashlib.sha256()
-    buf = bytearray(1 << 20)
-    offset = 0
-    while offset < rec.size:
-        n = rec.content.read_into(offset, memoryview(buf))
-        digest.update(memoryview(buf)[:n])
-        offset += n
-    return digest.hexdigest()
-
-
 def files_outside_store(env: Env, before: set[Path]) -> list[Path]:
     """Files under the test root that the run created anywhere but the store, the catalog
     and the simulator's own state."""
@@ -160,8 +148,14 @@ def test_hostile_camera(name: str, tmp_path: Path) -> None:
         lines = [e for e in run.events if (e.get("serial"), e.get("slot")) == (serial, slot)
                  and text in str(e.get("error", "")) + str(e.get("battery_error", ""))]
         assert lines, f"no log line for {serial} in slot {slot} mentioning {text!r}"
-        kinds = {e.get("error_kind") or e.get("outcome") for e in lines} - {None}
+        kinds = {e.get("error_kind") or e.get("outcome")
+                 or str(e.get("battery_error") or "").partition(":")[0] or None
+                 for e in lines} - {None}
+        # a typed error, said as its kind; two are dockd's own refusals, not device errors,
+        # on lines without a kind: a size beyond the disk (store_full) and a clone's
+        # different bytes under a known identity
         assert kinds <= {"protocol", "timeout"}, kinds
+        assert kinds or name in {"size-beyond-disk", "clone-identity"}, (name, lines)
     for state in states:
         if (state.spec.serial, state.spec.slot) in expect.errors and name != "telemetry":
             kept = [r.name for r in state.recordings()]
@@ -179,11 +173,11 @@ def test_hostile_camera(name: str, tmp_path: Path) -> None:
                     state.spec.serial, rec.name)
                 continue
             key = (state.spec.serial, rec.name.decode())
+            want = rec.content.sha256().hex()  # the true bytes, not what the camera claims
             row = next(r for r in rows if (r.camera_serial, r.camera_name) == key
-                       and r.camera_sha256 == source_sha256(rec))
+                       and r.camera_sha256 == want)
             assert row.status in ("verified", "deleted_from_camera"), (key, row.status)
             assert row.store_path is not None
-            assert row.camera_sha256 == source_sha256(rec), key
             assert age_decrypt_sha256(env, Path(row.store_path)) == row.camera_sha256, key
             taken += 1
     healthy = [s for s in states if (s.spec.serial, s.spec.slot) not in expect.errors]
