@@ -75,8 +75,12 @@ def test_any_profile_gives_a_consistent_shift(segments: list[tuple[str, float, f
     assert all(0 <= s.soc_percent <= 100 for s in shift.samples)
     assert shift.lasted_hours <= shift.hours + 1e-6
     assert sum(shift.time_shares().values()) == pytest.approx(1.0)
+    top = max(d for _, _, d in segments)
     for state, rate in shift.rates().items():
-        assert rate == pytest.approx(max(d for s, _, d in segments if s == state), abs=30.0)
+        # a drain, never above the steepest in the profile (samples at a state change mix
+        # neighbours, so a state's own rates do not bound it; 10 % + 0.5 %/h for the
+        # log's 0.1 % charge steps over short stretches)
+        assert 0 < rate <= top * 1.1 + 0.5, (state, rate, segments)
     predicted = shift.predicted_runtime_h()
     assert predicted is None or predicted > 0
 
