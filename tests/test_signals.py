@@ -27,6 +27,26 @@ def _events(log: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
 
 
+class UnwatchedConfig:
+    """The config as a symlink whose every version lives in a directory of its own: the
+    daemon's inotify watcher follows the link once, at start, so a later swap is seen only
+    through SIGHUP — what the SIGHUP tests must prove (a plain save triggers a reload too)."""
+
+    def __init__(self, config: Path) -> None:
+        self.link, self.versions = config, 0
+        self.swap(config.read_text())
+
+    def swap(self, text: str) -> None:
+        self.versions += 1
+        target = self.link.parent / f"config-v{self.versions}" / self.link.name
+        target.parent.mkdir()
+        target.write_text(text)
+        target.chmod(0o600)
+        tmp = self.link.with_name(self.link.name + ".new")
+        tmp.symlink_to(target)
+        tmp.replace(self.link)
+
+
 def _slow_camera(size: int = 24 * MIB) -> str:
     # 20 MB/s: a 24 MiB recording takes ~1.3 s, long enough to signal mid-transfer
     return scenario_toml([{"serial": "NC-SIG", "slot": 2, "link_mb_s": 20,
@@ -66,18 +86,19 @@ def test_sigterm_mid_transfer_exits_zero_and_the_next_start_resumes(tmp_path: Pa
 def test_sighup_applies_a_good_config_and_refuses_a_broken_one(tmp_path: Path) -> None:
     env = make_env(tmp_path, scenario_text=_slow_camera(32 * MIB))
     good = env.config.read_text()
+    config = UnwatchedConfig(env.config)
     log = tmp_path / "hup.log"
     proc = start_daemon(env, log, reset=True)
     assert wait_for_event(proc, log, "camera_docked")
 
-    env.config.write_text(good.replace("max_retries = 3", "max_retries = 5"))
+    config.swap(good.replace("max_retries = 3", "max_retries = 5"))
     proc.send_signal(signal.SIGHUP)
     assert wait_for_event(proc, log, "config_reloaded")
 
-    env.config.write_text(good + "\n[ingest]\nbogus = 1\n")  # a duplicate table: bad TOML
+    config.swap(good + "\n[ingest]\nbogus = 1\n")  # a duplicate table: bad TOML
     proc.send_signal(signal.SIGHUP)
     assert wait_for_event(proc, log, "config_reload_refused")
-    env.config.write_text(good)
+    config.swap(good)
 
     assert proc.wait(timeout=30) == 0, log.read_text()[-2000:]
     events = _events(log)
@@ -91,10 +112,11 @@ def test_sighup_applies_a_good_config_and_refuses_a_broken_one(tmp_path: Path) -
 def test_sighup_keeps_restart_only_settings(tmp_path: Path) -> None:
     env = make_env(tmp_path, scenario_text=_slow_camera(16 * MIB))
     good = env.config.read_text()
+    config = UnwatchedConfig(env.config)
     log = tmp_path / "hup2.log"
     proc = start_daemon(env, log, reset=True)
     assert wait_for_event(proc, log, "camera_docked")
-    env.config.write_text(good.replace(str(env.store), str(tmp_path / "elsewhere")))
+    config.swap(good.replace(str(env.store), str(tmp_path / "elsewhere")))
     proc.send_signal(signal.SIGHUP)
     assert wait_for_event(proc, log, "config_reloaded")
     assert proc.wait(timeout=30) == 0
