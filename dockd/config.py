@@ -225,13 +225,16 @@ def check_for_ingest(config: Config) -> list[X25519Recipient]:
     if not config.encryption.recipients:
         raise ConfigError(src, "encryption.recipients",
                           "no recipients: dockd will not store footage it cannot encrypt")
-    from dockd.crypto.keys import parse_recipient  # noqa: PLC0415 - `probe` needs no crypto
+    from dockd.crypto.keys import (  # noqa: PLC0415 - `probe` needs no crypto
+        IDENTITY_HRP,
+        parse_recipient,
+    )
     from dockd.errors import CryptoError  # noqa: PLC0415
 
     recipients = []
     for i, text in enumerate(config.encryption.recipients):
         where = f"encryption.recipients[{i}]"
-        if text.strip().upper().startswith(_IDENTITY_PREFIX):
+        if text.strip().lower().startswith(IDENTITY_HRP):
             # never echo the value: it is a private key that must not reach a log
             raise ConfigError(src, where, "is a private key (AGE-SECRET-KEY-…), not a "
                               "recipient: put its public key here (age-keygen -y) and keep "
@@ -249,9 +252,6 @@ def check_for_ingest(config: Config) -> list[X25519Recipient]:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError(src, "storage.path", f"{root} is not writable by this user")
     return recipients
-
-
-_IDENTITY_PREFIX = "AGE-SECRET-KEY-"
 
 
 def _refuse_loose_mode(path: Path, src: object, where: str | None, what: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from dockd.catalog.repo import Catalog
 from dockd.catalog.schema import Camera, Dock, DockSession, Port, Recording, TransferAttempt
@@ -86,17 +86,14 @@ def live_status(catalog: Catalog, *, errors: int = 10) -> LiveStatus:
                 .where(TransferAttempt.error_kind.is_not(None))
                 .order_by(TransferAttempt.id.desc()).limit(errors))
         ]
-        counts: dict[str, int] = {}
-        for (status,) in s.execute(select(Recording.status)):
-            counts[status] = counts.get(status, 0) + 1
+        counts = {status: n for status, n in s.execute(
+            select(Recording.status, func.count()).group_by(Recording.status))}
     return LiveStatus(docked, in_flight, recent, counts)
 
 
 def close_stale(catalog: Catalog) -> tuple[int, int]:
     """At start: sessions and attempts a previous run of this host left open (it was killed)
     are closed with a reason, so status never shows ghosts and history stays honest."""
-    from dockd.catalog.rows import SessionCounts  # noqa: PLC0415
-
     host = catalog._host
     with catalog._read() as s:
         sessions = [row.id for row in s.execute(
@@ -113,5 +110,5 @@ def close_stale(catalog: Catalog) -> tuple[int, int]:
                                error_message="dockd stopped during the transfer; it resumes "
                                              "from its last checkpoint")
     for session_id in sessions:
-        catalog.end_session(session_id, outcome="daemon_restarted", counts=SessionCounts())
+        catalog.end_session(session_id, outcome="daemon_restarted")
     return len(sessions), len(attempts)

@@ -18,6 +18,7 @@ from rich.text import Text
 
 from dockd.cli.common import print_json, reports_errors
 from dockd.cli.dockctl_common import config_option, load, open_catalog
+from dockd.config import Config
 from dockd.health.overview import FleetView, ago, camera_json, fleet_view, port_json
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,9 +32,8 @@ def _at_option(func: F) -> F:
         default=None, help="Judge the fleet as of this UTC time (default: now).")(func)
 
 
-def _view(config_path: Path, at: datetime | None) -> FleetView:
+def _view(config: Config, at: datetime | None) -> FleetView:
     now = at.replace(tzinfo=UTC) if at is not None else datetime.now(UTC)
-    config = load(config_path)
     with open_catalog(config) as catalog:
         return fleet_view(catalog, config, now=now)
 
@@ -50,7 +50,7 @@ def _fmt(value: float | None, unit: str = "", nd: int = 1) -> str:
 @reports_errors
 def health(config_path: Path, camera: str | None, as_json: bool, at: datetime | None) -> None:
     """The fleet's findings, worst first: severity, subject, what is wrong, what to do."""
-    view = _view(config_path, at)
+    view = _view(load(config_path), at)
     findings = [f for f in view.findings if camera is None or f.camera == camera]
     if as_json:
         print_json({"at": view.now.isoformat(), "findings": [f.as_json() for f in findings]})
@@ -76,7 +76,7 @@ def health(config_path: Path, camera: str | None, as_json: bool, at: datetime | 
 @reports_errors
 def cameras(config_path: Path, as_json: bool, at: datetime | None) -> None:
     """One line per camera: battery, shift endurance, clock, transfers, worst finding."""
-    view = _view(config_path, at)
+    view = _view(load(config_path), at)
     if as_json:
         print_json([camera_json(c) for c in view.cameras])
         return
@@ -99,7 +99,7 @@ def cameras(config_path: Path, as_json: bool, at: datetime | None) -> None:
 @reports_errors
 def ports(config_path: Path, as_json: bool, at: datetime | None) -> None:
     """One line per dock port: transfers, failures, retries, throughput, cameras seen."""
-    view = _view(config_path, at)
+    view = _view(load(config_path), at)
     if as_json:
         print_json([port_json(p) for p in view.ports])
         return
@@ -124,8 +124,9 @@ def report(config_path: Path, out: Path, at: datetime | None) -> None:
     """Write a self-contained HTML report (no network needed to open it)."""
     from dockd.health.report import render_report  # noqa: PLC0415
 
-    view = _view(config_path, at)
-    h = load(config_path).health
+    config = load(config_path)
+    view = _view(config, at)
+    h = config.health
     html = render_report(view, shift_hours=h.shift_hours, soh_warn=h.soh_warn_percent,
                          soh_critical=h.soh_critical_percent)
     try:
