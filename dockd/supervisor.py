@@ -68,7 +68,9 @@ class Supervisor:
         self._space_wait: dict[str, UsbDeviceRef] = {}
         #: re-evaluates health findings; None = no health checks (tests, probe)
         self.health: Callable[[], object] | None = None
-        self._health_lock = threading.Lock()
+        #: set by a worker when its session ended; the main loop re-judges the fleet once
+        #: for however many sessions ended meanwhile (a shift change docks many at once)
+        self._health_due = threading.Event()
         self._health_checked = time.monotonic()
         self._space_checked = 0.0
 
@@ -88,7 +90,8 @@ class Supervisor:
                     self._dispatch(event)
                 self._reap()
                 self._retry_when_space()
-                if time.monotonic() - self._health_checked > HEALTH_EVERY_S:
+                if (self._health_due.is_set()
+                        or time.monotonic() - self._health_checked > HEALTH_EVERY_S):
                     self.refresh_health()
                 if self.reload_requested.is_set() and self.reload is not None:
                     self.reload_requested.clear()
@@ -100,6 +103,8 @@ class Supervisor:
         finally:
             self._pool.shutdown(wait=True)  # workers see ctx.stop and checkpoint
             self._reap()
+            if self._health_due.is_set():
+                self.refresh_health()
         return self.state
 
     def _all_done(self) -> bool:
@@ -126,14 +131,15 @@ class Supervisor:
         self._active[ref.key] = self._pool.submit(self._work, ref)
 
     def refresh_health(self) -> None:
-        """Re-judge the fleet (after every session and every HEALTH_EVERY_S, so an overdue
-        camera is raised without a dock). Health never stands in the way of ingest."""
+        """Re-judge the fleet (after sessions end, and every HEALTH_EVERY_S, so an overdue
+        camera is raised without a dock), on the main loop only. Health never stands in the
+        way of ingest."""
+        self._health_checked = time.monotonic()
+        self._health_due.clear()
         if self.health is None:
             return
-        self._health_checked = time.monotonic()
         try:
-            with self._health_lock:
-                self.health()
+            self.health()
         except DockdError as exc:
             log.error("health_refresh_failed", error=str(exc))
 
@@ -194,7 +200,7 @@ class Supervisor:
             self.state.reports.append(report)
             if report.waiting_for_space and not self.once:
                 self._space_wait[ref.key] = ref
-        self.refresh_health()
+        self._health_due.set()
 
     def _broken(self, ref: UsbDeviceRef, reason: str) -> None:
         log.error("dock_session_failed", slot=ref.slot, port=ref.port_path, error=reason)
