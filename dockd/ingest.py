@@ -371,7 +371,9 @@ class DockSessionRunner:
         cfg = self.ctx.config
         catalog = self.ctx.catalog
         root = cfg.storage.path
-        final = final_path_for(root, catalog.recordings(camera=rec.camera_serial), rec)
+        # only the camera's rows of the same name matter to the path, not its whole history
+        namesakes = catalog.recordings(camera=rec.camera_serial, name=rec.camera_name)
+        final = final_path_for(root, namesakes, rec)
         partial = partial_path(final)
         if final.exists():
             # published, then the process died before the catalog heard of it: adopt it

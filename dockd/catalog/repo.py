@@ -359,12 +359,18 @@ class Catalog(HealthRecords):
             return to_row(RecordingRow, self._get_recording(s, recording_id))
 
     def recordings(
-        self, camera: str | None = None, *, status: RecordingStatus | None = None
+        self,
+        camera: str | None = None,
+        *,
+        status: RecordingStatus | None = None,
+        name: str | None = None,
     ) -> list[RecordingRow]:
         with self._read() as s:
             q = select(Recording).order_by(Recording.id)
             if camera is not None:
                 q = q.where(Recording.camera_serial == camera)
+            if name is not None:
+                q = q.where(Recording.camera_name == name)
             if status is not None:
                 q = q.where(Recording.status == status.value)
             return [to_row(RecordingRow, r) for r in s.execute(q).scalars()]
