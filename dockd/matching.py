@@ -171,7 +171,3 @@ class Matcher:
             if rule.matches(dev) and (best is None or rule.specificity >= best.specificity):
                 best = rule
         return best
-
-    def vid_pids(self) -> list[tuple[int, int | None, str]]:
-        return sorted({(r.vendor_id, r.product_id, r.driver) for r in self.rules},
-                      key=lambda t: (t[0], t[1] or 0, t[2]))

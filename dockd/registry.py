@@ -22,8 +22,6 @@ log = structlog.get_logger(__name__)
 @dataclass
 class DriverRegistry:
     drivers: dict[str, Driver] = field(default_factory=dict)
-    #: entry-point name → why it could not be loaded
-    broken: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def discover(cls) -> DriverRegistry:
@@ -32,9 +30,9 @@ class DriverRegistry:
             try:
                 driver = ep.load()
                 _check_driver(driver)
-            except Exception as exc:
-                registry.broken[ep.name] = f"{type(exc).__name__}: {exc}"
-                log.error("driver_load_failed", driver=ep.name, error=str(exc))
+            except Exception as exc:  # a broken third-party driver must not stop the rest
+                log.error("driver_load_failed", driver=ep.name,
+                          error=f"{type(exc).__name__}: {exc}")
                 continue
             registry.drivers[driver.name] = driver
         return registry

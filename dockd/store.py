@@ -181,9 +181,7 @@ def publish(partial: Path, final: Path) -> None:
         _move_noreplace(partial, final)
     except FileExistsError as exc:
         raise StoreExists(f"{final}: already exists; the store never overwrites") from exc
-    except OSError as exc:
-        if exc.errno == errno.EEXIST:
-            raise StoreExists(f"{final}: already exists; the store never overwrites") from exc
+    except OSError as exc:  # (EEXIST always arrives as FileExistsError, above)
         raise storage_error(exc, final, "publishing") from exc
     try:
         fsync_dir(final.parent)

@@ -5,8 +5,8 @@ chunk may be full but is empty only when the whole plaintext is empty, so a writ
 not know the size holds the last chunk back until more data (or the end) arrives.
 
 Resume: a stream is fully described by (file key, payload nonce, number of complete
-non-final chunks already written). `AgeWriter.resume` continues at chunk N; the header is
-written once, by `AgeWriter.create`.
+non-final chunks already written); `PayloadSealer` continues at chunk N. The daemon resumes
+through dockd/pipeline.py (`load_resume`); `AgeWriter` is the simple whole-file writer.
 """
 
 from __future__ import annotations
@@ -183,10 +183,6 @@ class AgeWriter:
     def chunks_sealed(self) -> int:
         """Complete non-final chunks handed to the sink: what a checkpoint may record."""
         return self._sealer.counter
-
-    @property
-    def plaintext_sealed(self) -> int:
-        return self._sealer.counter * CHUNK
 
     def _emit(self, src: memoryview, final: bool) -> None:
         n = self._sealer.seal(src, memoryview(self._out), final=final)

@@ -444,10 +444,6 @@ class UMockdevDock:
         self._next_devnum: dict[int, int] = {}
         self._closed = False
 
-    @property
-    def sys_dir(self) -> str:
-        return str(self._testbed.get_sys_dir())
-
     def plug(self, camera: SimCamera, *, slot: int, bus: int = 1, hub_port_path: str = "1-1",
              link_mb_s: float = 0.0) -> str:
         """Dock a camera in `slot`; return its sysfs path. The udev "add" goes out at once."""
