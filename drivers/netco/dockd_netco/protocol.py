@@ -375,10 +375,11 @@ def decode_status(data: Bytes) -> StatusBlock:
     if len(data) != STATUS_BLOCK.size:
         raise ProtocolError(f"STATUS answer is {len(data)} bytes, expected {STATUS_BLOCK.size}")
     state, last, _res, seq = STATUS_BLOCK.unpack(bytes(data))
-    try:
-        return StatusBlock(DeviceState(state), Status(last), seq)
-    except ValueError:
-        raise ProtocolError(f"STATUS has unknown state {state} or status {last}") from None
+    if state not in DeviceState._value2member_map_:
+        raise ProtocolError(f"STATUS has unknown device state {state}")
+    if last not in Status._value2member_map_:
+        raise ProtocolError(f"STATUS has unknown last status {last}")
+    return StatusBlock(DeviceState(state), Status(last), seq)
 
 
 # --- GET_INFO ------------------------------------------------------------------------
@@ -473,7 +474,7 @@ def _check_page(page: int, count: int, limit: int, what: str) -> None:
     if not 1 <= count <= limit:
         raise ProtocolError(f"{what}: page count {count} outside 1..{limit}")
     if page >= count:
-        raise ProtocolError(f"{what}: page {page} of {count}")
+        raise ProtocolError(f"{what}: page {page} of {count} is past the last page")
 
 
 def decode_shift_page(payload: Bytes) -> ShiftPage:
@@ -600,9 +601,10 @@ def decode_read_request(payload: Bytes) -> ReadRequest:
     name = _read_name(r)
     offset, length = r.unpack(READ_TAIL)
     r.end()
-    if not name or length == 0 or length > MAX_READ_LENGTH:
-        raise ProtocolError(f"{r.what}: empty name or length {length} outside "
-                            f"1..{MAX_READ_LENGTH}")
+    if not name:
+        raise ProtocolError(f"{r.what}: empty name")
+    if not 0 < length <= MAX_READ_LENGTH:
+        raise ProtocolError(f"{r.what}: length {length} outside 1..{MAX_READ_LENGTH}")
     return ReadRequest(name, offset, length)
 
 
@@ -619,8 +621,10 @@ def decode_read_answer(payload: Bytes) -> ReadAnswer:
         raise ProtocolError(f"{what}: recording size {size} exceeds 1 TiB")
     if offset + length > size:
         raise ProtocolError(f"{what}: {length} bytes at {offset} run past size {size}")
-    if length > MAX_READ_LENGTH or not 0 < block <= MAX_BLOCK:
-        raise ProtocolError(f"{what}: length {length} or block size {block} out of range")
+    if length > MAX_READ_LENGTH:
+        raise ProtocolError(f"{what}: length {length} exceeds {MAX_READ_LENGTH}")
+    if not 0 < block <= MAX_BLOCK:
+        raise ProtocolError(f"{what}: block size {block} outside 1..{MAX_BLOCK}")
     return ReadAnswer(size, offset, length, block)
 
 
