@@ -301,42 +301,43 @@ class Catalog(HealthRecords):
         A recording is the same one when (serial, name, started, size) match, so a camera
         docked again never gets a recording stored twice.
         """
-        for _ in range(3):
-            found = self._find_recording(serial, info)
-            if found is not None:
-                return found
-            now = self._clock()
-            try:
-                with self._write() as s:
-                    # re-check under the write lock (SQLite) ...
-                    again = self._find_in(s, serial, info)
-                    if again is not None:
-                        return to_row(RecordingRow, again)
-                    row = Recording(
-                        camera_serial=serial,
-                        camera_name=info.name,
-                        size=info.size,
-                        started=info.started,
-                        duration_s=info.duration_s,
-                        prerecord_s=info.prerecord_s,
-                        camera_sha256=info.sha256.hex(),
-                        status=S.PENDING.value,
-                        attempts=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    s.add(row)
-                    s.flush()
-                    return to_row(RecordingRow, row)
-            except CatalogError as exc:
-                # ... or lose the race on the unique key (PostgreSQL) and read the winner
-                if not isinstance(exc.__cause__, IntegrityError):
-                    raise
-                if self._find_recording(serial, info) is None:
-                    raise CatalogError(
-                        f"cannot add recording {info.name!r}: {_reason(exc.__cause__)}"
-                    ) from exc.__cause__
-        raise CatalogError(f"cannot add recording {info.name!r}: kept losing a race")
+        found = self._find_recording(serial, info)
+        if found is not None:
+            return found
+        now = self._clock()
+        try:
+            with self._write() as s:
+                # re-check under the write lock (SQLite) ...
+                again = self._find_in(s, serial, info)
+                if again is not None:
+                    return to_row(RecordingRow, again)
+                row = Recording(
+                    camera_serial=serial,
+                    camera_name=info.name,
+                    size=info.size,
+                    started=info.started,
+                    duration_s=info.duration_s,
+                    prerecord_s=info.prerecord_s,
+                    camera_sha256=info.sha256.hex(),
+                    status=S.PENDING.value,
+                    attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                s.add(row)
+                s.flush()
+                return to_row(RecordingRow, row)
+        except CatalogError as exc:
+            # ... or lose the race on the unique key (PostgreSQL) and read the winner, which
+            # stays: recordings are never deleted
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            winner = self._find_recording(serial, info)
+            if winner is None:
+                raise CatalogError(
+                    f"cannot add recording {info.name!r}: {_reason(exc.__cause__)}"
+                ) from exc.__cause__
+            return winner
 
     @staticmethod
     def _find_in(s: Session, serial: str, info: RecordingInfo) -> Recording | None:
