@@ -244,6 +244,19 @@ def age_decrypt_sha256(env: Env, path: Path) -> str:
     return hashlib.sha256(proc.stdout).hexdigest()
 
 
+def tolerant_events(path: Path) -> list[dict[str, Any]]:
+    """A log's JSON lines; a killed process's last line may be cut off."""
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            out.append(event)
+    return out
+
+
 def stored_files(env: Env) -> list[Path]:
     return sorted(p for p in env.store.rglob("*.age") if not p.name.startswith("."))
 

@@ -8,7 +8,6 @@ audit chain intact, and no temp files left.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import sqlite3
@@ -31,6 +30,7 @@ from helpers_ingest import (
     start_daemon,
     still_on_camera,
     stored_files,
+    tolerant_events,
     wait_for_event,
 )
 
@@ -82,7 +82,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(tmp_path: Path) -> 
         # a start-up that got as far as dockd_started removed the previous run's
         # unresumable leftovers (it keeps only partial + resume-state pairs)
         if _started(log_path):
-            removed = {e["path"] for e in _tolerant_events(log_path)
+            removed = {e["path"] for e in tolerant_events(log_path)
                        if e.get("event") == "partial_removed"}
             assert stray <= removed, f"seed {SEED} run {runs}: kept {stray - removed}"
             stray = set()
@@ -93,7 +93,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(tmp_path: Path) -> 
     final = run_daemon(env)
     assert final.returncode == 0, f"seed {SEED}: {final.stderr}"
     events = final.events + [e for i in range(1, runs + 1)
-                             for e in _tolerant_events(tmp_path / f"run{i:02d}.log")]
+                             for e in tolerant_events(tmp_path / f"run{i:02d}.log")]
     resumed = [e for e in events if e.get("event") == "transfer"
                and e.get("outcome") == "stored" and e.get("resumed_from", 0) > 0]
     assert resumed, f"seed {SEED}: no transfer resumed from a checkpoint after a kill"
@@ -133,18 +133,7 @@ def _unresumable(env: Env) -> set[str]:
 
 
 def _started(log_path: Path) -> bool:
-    return any(e.get("event") == "dockd_started" for e in _tolerant_events(log_path))
-
-
-def _tolerant_events(path: Path) -> list[dict[str, Any]]:
-    """A killed process's log: its last line may be cut off."""
-    out = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
+    return any(e.get("event") == "dockd_started" for e in tolerant_events(log_path))
 
 
 def test_a_delete_the_catalog_missed_is_booked_at_the_next_dock(tmp_path: Path) -> None:

@@ -29,15 +29,16 @@ from helpers_ingest import (
     DOCKD,
     Env,
     age_decrypt_sha256,
-    daemon_argv,
     leftovers,
     make_env,
     scenario_toml,
     source_sha256,
+    start_daemon,
     still_on_camera,
+    stored_files,
+    tolerant_events,
 )
 
-from dockd.catalog import Catalog
 from dockd.catalog.rows import RecordingRow
 from dockd.store import PARTIAL_SUFFIX, sidecar_path
 
@@ -254,23 +255,10 @@ def lock_catalog(path: Path, seconds: float) -> subprocess.Popen[str]:
 # --- reading what happened ---------------------------------------------------------------
 
 
-def tolerant_events(path: Path) -> list[dict[str, Any]]:
-    """A log's JSON lines; a killed process's last line may be cut off."""
-    out = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict):
-            out.append(event)
-    return out
-
-
 def _rows(env: Env) -> list[RecordingRow]:
     if not env.catalog_path.exists():
         return []
-    with Catalog.open(f"sqlite:///{env.catalog_path}") as catalog:
+    with env.catalog() as catalog:
         return list(catalog.recordings())
 
 
@@ -338,7 +326,7 @@ def check_final(env: Env, sources: dict[tuple[str, str], str], final_rc: int,
     paths = [r.store_path for r in rows if r.store_path]
     if len(paths) != len(set(paths)):
         problems.append("two catalog rows share one stored file")
-    files = sorted(str(p) for p in env.store.rglob("*.age") if not p.name.startswith("."))
+    files = sorted(str(p) for p in stored_files(env))
     if sorted(paths) != files:
         problems.append(f"store and catalog disagree: files without rows "
                         f"{sorted(set(files) - set(paths))}, rows without files "
@@ -376,7 +364,7 @@ def check_final(env: Env, sources: dict[tuple[str, str], str], final_rc: int,
         problems.append(f"final run exited {final_rc}")
     if stray := unexplained_leftovers(env, on_camera):
         problems.append(f"temporary files after the final clean run: {stray}")
-    with Catalog.open(f"sqlite:///{env.catalog_path}") as catalog:
+    with env.catalog() as catalog:
         problems += [f"audit chain: {p.message}" for p in catalog.verify_chain()]
     proc = subprocess.run([str(DOCKCTL), "verify", "--config", str(env.config), "--identity",
                            str(env.key_file), "--json"], capture_output=True, text=True,
@@ -395,9 +383,7 @@ class Life:
 
     def __init__(self, env: Env, log_path: Path, *, reset: bool) -> None:
         self.log_path = log_path
-        with log_path.open("wb") as out:
-            self.proc = subprocess.Popen(daemon_argv(env, reset=reset), stdout=out,
-                                         stderr=subprocess.STDOUT, cwd=env.root)
+        self.proc = start_daemon(env, log_path, reset=reset)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
