@@ -9,7 +9,6 @@ findings are refreshed. See docs/simulator.md ("Several docking sessions over si
 
 from __future__ import annotations
 
-import contextlib
 import queue
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -20,13 +19,13 @@ from dockd.catalog import Catalog
 from dockd.config import Config
 from dockd.crypto.keys import X25519Recipient
 from dockd.devices import DeviceOpener
-from dockd.errors import DeviceError, DeviceGone, DockdError
+from dockd.errors import DeviceError, DockdError
 from dockd.events import Action, DeviceEvent
-from dockd.health.capture import CaptureResult, DiskUsageFn, capture_dock
+from dockd.health.capture import DiskUsageFn
 from dockd.health.capture import _disk_usage as real_disk_usage
 from dockd.health.findings import Finding
 from dockd.health.service import refresh_findings
-from dockd.ingest import DockSessionRunner, IngestContext, SessionReport
+from dockd.ingest import IngestContext, SessionReport, run_dock_session
 from dockd.registry import DriverRegistry
 from dockd.sim.dock import SimulatedDock
 from dockd.sim.pyusb_backend import SimBackend
@@ -49,7 +48,6 @@ class FleetClock:
 class DayResult:
     day: int
     sessions: list[SessionReport] = field(default_factory=list)
-    captures: list[CaptureResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     #: docks that failed before a session could report (e.g. the camera could not be opened)
     errors: list[str] = field(default_factory=list)
@@ -108,18 +106,11 @@ def _play_day(scenario: Scenario, day: int, catalog: Catalog, clock: FleetClock,
             except DockdError as exc:
                 result.errors.append(f"{event.device.port_path}: {exc}")
                 continue
-            try:
-                report = DockSessionRunner(ctx, event.device, session, matched.driver.name).run()
-                result.sessions.append(report)
-                sid = catalog.sessions(camera=report.serial)[-1].id
-                # capture here unless the ingest engine already did (once it is wired there)
-                if not any(c.session_id == sid for c in catalog.captures(report.serial)):
-                    result.captures.append(_capture(catalog, clock, config, session, usage))
+            try:  # the daemon's own session, health capture included
+                result.sessions.append(run_dock_session(ctx, event.device, session,
+                                                        matched.driver.name))
             except DeviceError as exc:  # as the supervisor does: a camera never stops the dock
                 result.errors.append(f"{event.device.port_path}: {exc}")
-            finally:
-                with contextlib.suppress(DockdError):
-                    session.close()
     finally:
         dock.stop()
         for state in states:
@@ -127,28 +118,3 @@ def _play_day(scenario: Scenario, day: int, catalog: Catalog, clock: FleetClock,
     result.findings, _, _ = refresh_findings(catalog, config, now=clock())
     return result
 
-
-def _capture(catalog: Catalog, clock: FleetClock, config: Config, session: object,
-             usage: DiskUsageFn) -> CaptureResult:
-    from dockd.driver import CameraSession  # noqa: PLC0415
-
-    assert isinstance(session, CameraSession)
-    identity = session.identity()
-    host_now = clock()
-    try:
-        battery = session.battery()
-    except DeviceGone:
-        raise
-    except DeviceError:
-        battery = None
-    try:
-        shift_log = session.shift_log()
-    except DeviceGone:
-        raise
-    except DeviceError:
-        shift_log = None
-    session_id = catalog.sessions(camera=identity.serial)[-1].id
-    return capture_dock(catalog, serial=identity.serial, session_id=session_id,
-                        identity=identity, battery=battery, shift_log=shift_log,
-                        host_now=host_now, config=config, set_clock=session.set_clock,
-                        disk_usage=usage)
