@@ -269,19 +269,14 @@ class DockSessionRunner:
             raise
         except DeviceError as exc:
             self.log.warning("shift_log_unreadable", error_kind=exc.kind, error=str(exc))
-        try:
-            result = capture_dock(
+        try:  # capture_dock logs the one `health_capture` line
+            capture_dock(
                 self.ctx.catalog, serial=identity.serial, session_id=session_id,
                 identity=identity, battery=battery, shift_log=shift_log, host_now=host_now,
                 config=self.ctx.config, set_clock=self.session.set_clock,
                 **({"disk_usage": self.ctx.disk_usage} if self.ctx.disk_usage else {}))
         except CatalogError as exc:
             self.log.error("health_capture_failed", error=str(exc))
-            return
-        self.log.info("health_captured", clock_offset_s=round(result.clock_offset_s, 1),
-                      clock_set=result.clock_set, clock_error=result.clock_error,
-                      new_samples=result.new_samples, new_events=result.new_events,
-                      rejected=result.rejected)
 
     # --- one recording ------------------------------------------------------------------
 

@@ -210,7 +210,7 @@ def test_clocks_far_off_are_measured_and_set(tmp_path: Path) -> None:
               if e.get("event") == "camera_docked"}
     assert docked["NC-EVIL-1970"].startswith("1970-")
     assert docked["NC-EVIL-2100"].startswith("2100-")
-    health = {e["serial"]: e for e in run.events if e.get("event") == "health_captured"}
+    health = {e["serial"]: e for e in run.events if e.get("event") == "health_capture"}
     assert health["NC-EVIL-1970"]["clock_set"] and health["NC-EVIL-2100"]["clock_set"]
     assert health["NC-EVIL-1970"]["clock_offset_s"] < -1e9 < 1e9 < health["NC-EVIL-2100"][
         "clock_offset_s"]
