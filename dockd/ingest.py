@@ -23,6 +23,7 @@ from dockd.catalog.rows import RecordingRow, SessionCounts
 from dockd.catalog.types import RecordingStatus
 from dockd.config import Config
 from dockd.crypto.keys import X25519Recipient
+from dockd.crypto.stream import sealed_size
 from dockd.driver import CameraSession, RecordingStream
 from dockd.errors import (
     CatalogError,
@@ -459,8 +460,8 @@ class DockSessionRunner:
             free = shutil.disk_usage(nearest_existing(root)).free
         except OSError:
             return True  # let the write itself report what is wrong
-        # the encrypted copy is the plaintext plus 16 bytes per 64 KiB chunk and a header
-        needed = size + (size >> 12) + 4096 + (self.ctx.config.storage.min_free_mib << 20)
+        # the encrypted copy: the sealed payload and (well within 4 KiB) the header
+        needed = sealed_size(size) + 4096 + (self.ctx.config.storage.min_free_mib << 20)
         return free >= needed
 
     def _on_bytes(self, done: int, total: int) -> None:

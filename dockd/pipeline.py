@@ -232,8 +232,7 @@ def _verify_prefix(partial: Path, state: ResumeState, batch_bytes: int) -> None:
         if len(prefix) != state.payload_start:
             raise CryptoError("partial header could not be re-read")
         stored = hashlib.sha256(prefix)
-        f.seek(state.payload_start - NONCE_SIZE)
-        if f.read(NONCE_SIZE) != state.payload_nonce:
+        if prefix[-NONCE_SIZE:] != state.payload_nonce:
             raise CryptoError("partial payload nonce does not match its resume state")
         plain = hashlib.sha256()
         opener = PayloadOpener(payload_key(state.file_key, state.payload_nonce))
