@@ -221,7 +221,7 @@ class NetcoCamera:
             else:
                 if fault.recording not in (None, name):
                     continue
-                at = min(fault.at_byte, max(size - 1, 0))
+                at = _at(fault, size)
                 if not lo <= at < hi:
                     continue
             if self.state.take_fault(i):
@@ -251,7 +251,7 @@ class NetcoCamera:
             # echo what can be read of the header so the host can match the answer
             seq = int.from_bytes(data[8:12], "little") if len(data) >= 12 else 0
             command = data[6] if len(data) > 6 else p.Command.GET_INFO
-            unknown = str(e).startswith("unknown command")
+            unknown = isinstance(e, p.UnknownCommand)
             yield self._frame(command, seq,
                               p.Status.UNKNOWN_COMMAND if unknown else p.Status.BAD_FRAME)
             return
@@ -410,7 +410,7 @@ class NetcoCamera:
         the block can end just before it (these faults take effect exactly at at_byte)."""
         size = rec.content.size
         cuts = [
-            min(f.at_byte, max(size - 1, 0)) for i, f in enumerate(self.spec.faults)
+            _at(f, size) for i, f in enumerate(self.spec.faults)
             if f.kind in _CUTTING and f.recording in (None, rec.spec.name)
             and self.state.faults_left(i) != 0
         ]
@@ -443,12 +443,17 @@ class NetcoCamera:
         crc = p.crc32(view)
         corrupt = self._fire(FaultKind.CORRUPT, name, pos, hi, size)
         if corrupt is not None:
-            at = min(corrupt.at_byte, size - 1) - pos
+            at = _at(corrupt, size) - pos
             view[at] ^= 0x10  # after the CRC was taken: damage on the wire
         garble = self._fire(FaultKind.BAD_FRAME, name, pos, hi, size) is not None
         head = p.encode_data_head(p.DataHead(pos, n, crc))
         yield self._frame(p.Command.DATA, seq, p.Status.OK, head, garble=garble)
         yield _Raw(view, last)
+
+
+def _at(fault: FaultSpec, size: int) -> int:
+    """Where a byte-positioned fault fires: at_byte, or the last byte when it lies past it."""
+    return min(fault.at_byte, max(size - 1, 0))
 
 
 def _aware(when: datetime) -> datetime:

@@ -133,6 +133,11 @@ Bytes = bytes | bytearray | memoryview
 # --- frames --------------------------------------------------------------------------
 
 
+class UnknownCommand(ProtocolError):
+    """A well-formed frame with a command code this protocol does not define (a camera
+    answers it with UNKNOWN_COMMAND rather than BAD_FRAME)."""
+
+
 # zlib-ng computes the very same CRC-32 as zlib, with carry-less multiplication: ~57 GB/s
 # here against zlib's ~3.8 GB/s. Every data byte is CRC-checked on the host (and, in the
 # simulator, computed on the camera's side too), so with zlib this was a fifth of ingest CPU.
@@ -190,7 +195,7 @@ def decode_frame(data: Bytes, *, expect_response: bool) -> Frame:
     try:
         cmd = Command(command)
     except ValueError:
-        raise ProtocolError(f"unknown command 0x{command:02x}") from None
+        raise UnknownCommand(f"unknown command 0x{command:02x}") from None
     try:
         st = Status(status)
     except ValueError:
