@@ -90,8 +90,13 @@ class HealthRecords:
                 cap.full_charge_capacity_mah = battery.full_charge_capacity_mah
                 cap.charging = battery.charging.value
             s.add(cap)
-            known_samples = set(s.execute(select(ShiftSampleRecord.camera_at).where(
-                ShiftSampleRecord.camera_serial == serial)).scalars())
+            # already stored = same camera time; only rows from the log's first entry on can
+            # be that, so the camera's older history is not read at every dock
+            known_samples: set[datetime] = set()
+            if samples:
+                known_samples = set(s.execute(select(ShiftSampleRecord.camera_at).where(
+                    ShiftSampleRecord.camera_serial == serial,
+                    ShiftSampleRecord.camera_at >= min(x.at for _, x in samples))).scalars())
             new_samples = 0
             for host_at, sample in samples:
                 if sample.at in known_samples:
@@ -102,10 +107,12 @@ class HealthRecords:
                     camera_serial=serial, session_id=session_id, at=host_at, camera_at=sample.at,
                     soc_percent=sample.soc_percent, voltage_mv=sample.voltage_mv,
                     current_ma=sample.current_ma, temperature_c=sample.temperature_c))
-            known_events: set[tuple[datetime, str]] = {
-                (at, kind) for at, kind in s.execute(
+            known_events: set[tuple[datetime, str]] = set()
+            if events:
+                known_events = {(at, kind) for at, kind in s.execute(
                     select(ShiftEventRecord.camera_at, ShiftEventRecord.kind).where(
-                        ShiftEventRecord.camera_serial == serial))}
+                        ShiftEventRecord.camera_serial == serial,
+                        ShiftEventRecord.camera_at >= min(x.at for _, x in events)))}
             new_events = 0
             for host_at, event in events:
                 ident = (event.at, event.kind.value)
