@@ -162,8 +162,8 @@ def _latest_per_camera(reports: list[SessionReport]) -> list[SessionReport]:
 def _clean_unresumable(root: Path) -> None:
     """Partials with a resume sidecar are kept for the next attempt; the rest can never
     complete (they were cut before their first checkpoint) and are removed."""
-    if not root.exists():
-        return
-    keep = [p for p in list_partials(root) if sidecar_path(p).exists()]
-    for path in clean_partials(root, keep=keep):
+    found = list_partials(root)  # one walk of the store: sidecars are in it too
+    listed = set(found)
+    keep = [p for p in found if sidecar_path(p) in listed]
+    for path in clean_partials(root, keep=keep, found=found):
         log.info("partial_removed", path=str(path), reason="no resume checkpoint")

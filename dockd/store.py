@@ -223,13 +223,15 @@ def list_partials(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def clean_partials(root: Path, keep: Collection[Path] = ()) -> list[Path]:
+def clean_partials(root: Path, keep: Collection[Path] = (),
+                   found: Collection[Path] | None = None) -> list[Path]:
     """Remove leftovers of interrupted writes, except partials in `keep` (to be resumed)
-    and their sidecars. Returns what was removed."""
+    and their sidecars. `found` is `list_partials(root)` when the caller already has it.
+    Returns what was removed."""
     kept = {Path(p) for p in keep}
     kept |= {sidecar_path(p) for p in kept}
     removed: list[Path] = []
-    for path in list_partials(root):
+    for path in sorted(found) if found is not None else list_partials(root):
         if path in kept:
             continue
         remove_quietly(path)
