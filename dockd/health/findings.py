@@ -424,24 +424,55 @@ def _sum_cells(cells: Sequence[CellStats]) -> dict[str, Any]:
 # --- the fleet ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FleetData:
+    """What the findings (and dockctl's fleet views) are judged from, read once."""
+
+    cameras: list[CameraRow]
+    #: battery/clock/storage captures of the last BATTERY_HISTORY, per camera, oldest first
+    captures: dict[str, list[CaptureRow]]
+    samples: dict[str, list[ShiftSampleRow]]
+    events: dict[str, list[ShiftEventRow]]
+    transfers: list[TransferRecord]
+    #: every camera's captures within HISTORY (the store's free-space readings)
+    recent_captures: list[CaptureRow]
+
+
+def read_fleet(catalog: Catalog, *, now: datetime) -> FleetData:
+    since = now - HISTORY
+    cameras = catalog.cameras()
+    all_caps = catalog.captures(since=now - BATTERY_HISTORY)
+    by_serial: dict[str, list[CaptureRow]] = {c.serial: [] for c in cameras}
+    for cap in all_caps:
+        by_serial.setdefault(cap.camera_serial, []).append(cap)
+    return FleetData(
+        cameras=cameras, captures=by_serial,
+        samples={c.serial: catalog.shift_samples(c.serial, since=since) for c in cameras},
+        events={c.serial: catalog.shift_events(c.serial, since=since) for c in cameras},
+        transfers=catalog.transfer_records(since=since),
+        recent_captures=[c for c in all_caps if c.at >= since])
+
+
 def evaluate(catalog: Catalog, cfg: HealthConfig, *, now: datetime, store: str = "store"
              ) -> list[Finding]:
     """Every finding in the fleet now, worst first."""
-    since = now - HISTORY
-    all_caps = catalog.captures(since=now - BATTERY_HISTORY)
+    return judge(read_fleet(catalog, now=now), cfg, now=now, store=store)
+
+
+def judge(data: FleetData, cfg: HealthConfig, *, now: datetime, store: str = "store"
+          ) -> list[Finding]:
     out: list[Finding] = []
-    for cam in catalog.cameras():
-        caps = [c for c in all_caps if c.camera_serial == cam.serial]
-        out += camera_findings(catalog, cam, caps, cfg, now=now, since=since)
-    out += check_transfers(catalog.transfer_records(since=since), cfg)
-    out += check_storage([c for c in all_caps if c.at >= since], store, cfg)
+    for cam in data.cameras:
+        out += camera_findings(cam, data.captures[cam.serial], data.samples[cam.serial],
+                               data.events[cam.serial], cfg, now=now)
+    out += check_transfers(data.transfers, cfg)
+    out += check_storage(data.recent_captures, store, cfg)
     return sort_findings(out)
 
 
-def camera_findings(catalog: Catalog, cam: CameraRow, caps: Sequence[CaptureRow],
-                    cfg: HealthConfig, *, now: datetime, since: datetime) -> list[Finding]:
-    samples = catalog.shift_samples(cam.serial, since=since)
-    events = catalog.shift_events(cam.serial, since=since)
+def camera_findings(cam: CameraRow, caps: Sequence[CaptureRow],
+                    samples: Sequence[ShiftSampleRow], events: Sequence[ShiftEventRow],
+                    cfg: HealthConfig, *, now: datetime) -> list[Finding]:
     with_battery = [c for c in caps if c.design_capacity_mah]
     soh = soh_percent(with_battery[-1]) if with_battery else None
     found = check_battery(cam.serial, caps, cfg)

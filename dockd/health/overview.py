@@ -13,12 +13,11 @@ from typing import Any
 from dockd.catalog import Catalog
 from dockd.config import Config
 from dockd.health.findings import (
-    BATTERY_HISTORY,
-    HISTORY,
     Finding,
     Severity,
-    evaluate,
+    judge,
     last_real_shift,
+    read_fleet,
     soh_percent,
     soh_trend,
     storage_outlook,
@@ -87,15 +86,14 @@ def _r(x: float | None, nd: int = 1) -> float | None:
 
 
 def fleet_view(catalog: Catalog, config: Config, *, now: datetime) -> FleetView:
-    since = now - HISTORY
-    findings = evaluate(catalog, config.health, now=now, store=str(config.storage.path))
-    all_caps = catalog.captures(since=now - BATTERY_HISTORY)
-    cells = transfer_cells(catalog.transfer_records(since=since))
+    data = read_fleet(catalog, now=now)  # read once: the findings and the views share it
+    findings = judge(data, config.health, now=now, store=str(config.storage.path))
+    cells = transfer_cells(data.transfers)
     per_cam, per_port = by_camera(cells), by_port(cells)
     view = FleetView(now=now, findings=findings, cameras=[], ports=[],
-                     storage=storage_outlook([c for c in all_caps if c.at >= since]))
-    for cam in catalog.cameras():
-        caps = [c for c in all_caps if c.camera_serial == cam.serial]
+                     storage=storage_outlook(data.recent_captures))
+    for cam in data.cameras:
+        caps = data.captures[cam.serial]
         mine = [f for f in findings if f.camera == cam.serial]
         s = CameraSummary(cam.serial, cam.model, cam.firmware, cam.last_seen,
                           max(0.0, round((now - cam.last_seen).total_seconds() / 86400, 2)),
@@ -111,8 +109,7 @@ def fleet_view(catalog: Catalog, config: Config, *, now: datetime) -> FleetView:
                 (c.at, v) for c in batt if (v := soh_percent(c)) is not None]
         if caps:
             s.clock_offset_s = round(caps[-1].clock_offset_s, 3)
-        shifts = split_shifts(catalog.shift_samples(cam.serial, since=since),
-                              catalog.shift_events(cam.serial, since=since))
+        shifts = split_shifts(data.samples[cam.serial], data.events[cam.serial])
         view.shifts[cam.serial] = shifts
         shift = last_real_shift(shifts)
         if shift is not None:
