@@ -3,18 +3,19 @@ SIGHUP (watchdog's inotify observer only flags the request; the main loop reload
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import structlog
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from dockd.flags import Flag
+
 log = structlog.get_logger(__name__)
 
 
 class _Flag(FileSystemEventHandler):
-    def __init__(self, wanted: set[Path], dropin_dir: Path, flag: threading.Event) -> None:
+    def __init__(self, wanted: set[Path], dropin_dir: Path, flag: Flag) -> None:
         self.wanted = wanted
         self.dropin_dir = dropin_dir
         self.flag = flag
@@ -35,7 +36,7 @@ class ConfigWatcher:
     """Watches the config file's directory and the drop-in directory (those that exist)."""
 
     def __init__(self, config_path: Path | None, dropin_dir: Path,
-                 flag: threading.Event) -> None:
+                 flag: Flag) -> None:
         wanted = {config_path.resolve()} if config_path is not None else set()
         self._handler = _Flag(wanted, dropin_dir.resolve(), flag)
         self._dirs = {p.parent for p in wanted} | {dropin_dir.resolve()}

@@ -6,21 +6,21 @@ import queue
 import signal
 import socket
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import structlog
 
-from dockd.catalog import Catalog
+from dockd.anchors import append_anchor, read_anchors
+from dockd.catalog import Catalog, EventKind
 from dockd.catalog.live import close_stale
 from dockd.config import check_for_ingest, load_config
 from dockd.config_watch import ConfigWatcher
 from dockd.console import LiveConsole
 from dockd.devices import DeviceOpener
-from dockd.errors import IncompleteIngest
+from dockd.errors import DockdError, IncompleteIngest
 from dockd.events import DeviceEvent
+from dockd.flags import Flag
 from dockd.health.service import refresh_findings
 from dockd.ingest import IngestContext, Progress, ProgressFn, SessionReport
 from dockd.logs import CurrentStdout, configure_logging
@@ -35,6 +35,13 @@ log = structlog.get_logger(__name__)
 
 def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Path | None,
                sim_reset: bool, once: bool) -> None:
+    # signals are flags (dockd/flags.py): handlers store one attribute and return; the main
+    # loop logs, tells systemd and stops. Installed first, so a SIGTERM during start-up is
+    # a clean stop too.
+    stop_requested, reload_requested = Flag(), Flag()
+    signal.signal(signal.SIGTERM, lambda signum, _f: stop_requested.set(signum))
+    signal.signal(signal.SIGINT, lambda signum, _f: stop_requested.set(signum))
+    signal.signal(signal.SIGHUP, lambda _s, _f: reload_requested.set())
     config = load_config(config_path)
     recipients = check_for_ingest(config)
     # a person at a terminal gets the live per-camera view; journald gets JSON lines
@@ -49,21 +56,19 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
         log.warning("previous_run_did_not_stop_cleanly", sessions_closed=stale_sessions,
                     attempts_closed=stale_attempts)
 
-    stop = threading.Event()
+    _check_witness(catalog, config.storage.path)
+    started_at_head = catalog.head()
+    stop = Flag()
     ctx = IngestContext(config=config, catalog=catalog, recipients=recipients,
                         dock_name=socket.gethostname(), stop=stop)
     notifier, liveness = Notifier(), Liveness()
     ctx.on_progress = _chain(ctx.on_progress, liveness.on_progress)  # progress = liveness
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
-        stop.set()
+    def announce_stop() -> None:
+        signum = stop_requested.value
+        log.info("stopping", signal=signal.Signals(signum).name if isinstance(signum, int)
+                 else str(signum))
         notifier.stopping("stopping: checkpointing transfers in progress")
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    reload_requested = threading.Event()
-    signal.signal(signal.SIGHUP, lambda _s, _f: reload_requested.set())
 
     sim: Any = None
     watcher: Any = None
@@ -85,6 +90,7 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
             liveness=liveness)
         supervisor.health = lambda: refresh_findings(catalog, ctx.config, now=catalog.now())
         supervisor.reload_requested = reload_requested
+        supervisor.stop_requested, supervisor.on_stop_requested = stop_requested, announce_stop
         config_watch = ConfigWatcher(config.source, config.drivers.dropin_dir, reload_requested)
         config_watch.start()
         supervisor.reload = Reloader(config_path, ctx, registry, backend,
@@ -114,6 +120,7 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
             config_watch.stop()
         if sim is not None:
             sim.close()
+        _witness(catalog, config.storage.path, started_at_head)
         catalog.close()
         notifier.close()
         # the work is done and we are leaving: a late SIGHUP/SIGTERM must not turn a clean
@@ -121,12 +128,13 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     incomplete = [r for r in _latest_per_camera(state.reports) if not r.complete]
+    interrupted = stop.is_set() or stop_requested.is_set()
     log.info("dockd_stopped", sessions=len(state.reports), incomplete=len(incomplete),
-             broken=len(state.broken), interrupted=stop.is_set())
+             broken=len(state.broken), interrupted=interrupted)
     # a stop asked for by a signal is a clean stop (exit 0, as systemd expects): transfers
     # were checkpointed and resume at the next start; the log's dock_session lines say which
-    if once and not stop.is_set() and (incomplete or state.broken):
-        what = [f"{r.serial} slot {r.slot}: {r.outcome}, {len(r.failures)} not stored"
+    if once and not interrupted and (incomplete or state.broken):
+        what = [f"{r.serial} slot {r.slot}: {r.summary()}"
                 for r in incomplete] + [f"{k}: {v}" for k, v in state.broken.items()]
         raise IncompleteIngest("not every recording is stored and verified: " + "; ".join(what)
                                + " (the reasons: dockctl recordings, or the dock_session lines)")
@@ -157,6 +165,41 @@ def _latest_per_camera(reports: list[SessionReport]) -> list[SessionReport]:
     for report in reports:
         latest[(report.serial, report.slot)] = report
     return list(latest.values())
+
+
+def _check_witness(catalog: Catalog, root: Path) -> None:
+    """At start: does the chain still hold the last head the anchor file witnessed? A
+    catalog restored from an older backup, or a cut tail, says so here (and in the chain)."""
+    anchors, problems = read_anchors(root)
+    for problem in problems:
+        log.warning("audit_anchor_unreadable", error=problem)
+    if not anchors:
+        return
+    last = max(anchors, key=lambda a: a.seq)
+    found = catalog.verify_chain_at([(last.seq, last.hash)])
+    if found:
+        seq, head = catalog.head()
+        reason = "; ".join(p.message for p in found)
+        log.error("audit_chain_disagrees_with_witness", anchor_seq=last.seq,
+                  anchor_hash=last.hash, audit_seq=seq, audit_head=head, error=reason,
+                  advice="the catalog was restored from an older backup or its tail was cut; "
+                         "dockctl verify names what differs")
+        catalog.record_event(EventKind.WITNESS_DISAGREES, details={
+            "anchor_seq": last.seq, "anchor_hash": last.hash, "source": last.source,
+            "head_seq": seq, "head_hash": head, "problems": reason})
+
+
+def _witness(catalog: Catalog, root: Path, at_start: tuple[int, str]) -> None:
+    """At stop: the head goes to the anchor file (and the log), if this run moved it."""
+    try:
+        seq, head = catalog.head()
+        if (seq, head) == at_start:
+            return
+        append_anchor(root, seq, head)
+    except DockdError as exc:
+        log.warning("audit_anchor_not_written", error=str(exc))
+        return
+    log.info("audit_head", audit_seq=seq, audit_head=head)
 
 
 def _clean_unresumable(root: Path) -> None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from dockd.model import BatterySnapshot, CameraIdentity, RecordingInfo, ShiftLog
+from dockd.model import BatterySnapshot, CameraIdentity, ListingEntry, ShiftLog
 
 if TYPE_CHECKING:
     from dockd.sim.device import SimCamera
@@ -55,7 +55,17 @@ class CameraSession(Protocol):
 
     def shift_log(self) -> ShiftLog: ...
 
-    def recordings(self) -> list[RecordingInfo]: ...
+    def recordings(self) -> list[ListingEntry]:
+        """Everything the camera lists, in its order: a `RecordingInfo` for each recording
+        to ingest, a `RefusedRecording` for each entry whose own name or metadata is hostile
+        (a control/format character, NUL, invalid UTF-8, a path, a size beyond the limit, a
+        start time out of range, a name listed twice). The core never reads or deletes a
+        refused entry; it stays on the camera, and its siblings are ingested as usual.
+
+        A listing that cannot be read at all (damaged framing, paging or totals that do not
+        add up) still raises a DeviceError (ProtocolError): then no entry can be trusted.
+        """
+        ...
 
     def open_recording(self, name: str, offset: int = 0) -> RecordingStream: ...
 

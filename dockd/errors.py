@@ -155,6 +155,16 @@ class RecordingStateError(CatalogError):
     """A recording status change that would break the write order (e.g. delete before verify)."""
 
 
+class LeaseLost(RecordingStateError):
+    """A writer no longer holds its recording's lease (another session took it over): it
+    must write, publish and record nothing more for that recording."""
+
+
+class LeaseHeld(DockdError):
+    """Another live session holds the recording's lease: this one waits or leaves it on the
+    camera, and never touches the other's files."""
+
+
 # --- the daemon's overall outcome -----------------------------------------------------
 
 

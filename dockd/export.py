@@ -11,18 +11,26 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dockd.anchors import Anchor
 from dockd.catalog import Catalog, EventKind, RecordingRow
 from dockd.crypto.keys import X25519Identity
 from dockd.crypto.stream import AgeReader
+from dockd.custody import prove
 from dockd.errors import CryptoError, NoIdentityMatched, StorageError, VerifyFailed
 from dockd.store import fsync_dir, sanitise
-from dockd.verify import chain_json, event_json, iter_events, resolve_store_path
+from dockd.verify import (
+    HashingReader,
+    chain_json,
+    event_json,
+    iter_events,
+    resolve_store_path,
+)
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "dockd-export/1"
@@ -34,6 +42,8 @@ class ExportedFile:
     path: Path
     plaintext_sha256: str
     size: int
+    #: the stored (encrypted) file's SHA-256 as read while exporting it
+    stored_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,18 +66,18 @@ def _create_excl(path: Path) -> int:
         raise StorageError(f"cannot create {path}: {exc.strerror}") from exc
 
 
-def _decrypt_into(rec: RecordingRow, identities: Sequence[X25519Identity], fd: int, dest: Path,
-                  identity_source: str) -> tuple[str, int]:
-    """Decrypt rec's stored file into fd (dest, just created); return (plaintext sha256, size)."""
-    assert rec.store_path is not None
-    src_path = resolve_store_path(rec.store_path)
+def _decrypt_into(rec: RecordingRow, src_path: Path, identities: Sequence[X25519Identity],
+                  fd: int, dest: Path, identity_source: str) -> tuple[str, int, str]:
+    """Decrypt the stored file into fd (dest, just created); return (plaintext sha256, size,
+    stored file sha256 as read in this same pass)."""
     label = f"recording {rec.id} ({rec.camera_name})"
     digest = hashlib.sha256()
     size = 0
     try:
-        with os.fdopen(fd, "wb") as out, src_path.open("rb") as src:
+        with os.fdopen(fd, "wb") as out, src_path.open("rb") as raw:
+            src = HashingReader(raw)
             try:
-                for piece in AgeReader(src, identities):
+                for piece in AgeReader(src, identities):  # type: ignore[arg-type]
                     out.write(piece)
                     digest.update(piece)
                     size += len(piece)
@@ -77,19 +87,25 @@ def _decrypt_into(rec: RecordingRow, identities: Sequence[X25519Identity], fd: i
                 ) from None
             except CryptoError as exc:
                 raise type(exc)(f"{label}: {src_path} does not decrypt: {exc}") from exc
+            src.drain()
             out.flush()
             os.fsync(out.fileno())
     except OSError as exc:
         raise StorageError(f"{label}: cannot export {src_path} to {dest}: {exc}") from exc
-    return digest.hexdigest(), size
+    return digest.hexdigest(), size, src.digest.hexdigest()
 
 
-def _check(rec: RecordingRow, plain: str, size: int) -> None:
-    expected = {rec.camera_sha256, rec.plaintext_sha256 or rec.camera_sha256}
-    if expected != {plain} or size != rec.size:
+def _check(rec: RecordingRow, facts: Mapping[str, Any], plain: str, size: int,
+           stored: str) -> None:
+    label = f"recording {rec.id} ({rec.camera_name})"
+    if stored != facts.get("stored_sha256"):
+        raise VerifyFailed(f"{label}: the stored file changed while it was exported (SHA-256 "
+                           f"{stored}, the custody chain records {facts.get('stored_sha256')})"
+                           "; nothing exported")
+    if plain != facts.get("camera_sha256") or size != facts.get("size"):
         raise VerifyFailed(
-            f"recording {rec.id} ({rec.camera_name}): decrypted {size} bytes with SHA-256 "
-            f"{plain}; the catalogue says {rec.size} bytes, SHA-256 {rec.camera_sha256}"
+            f"{label}: decrypted {size} bytes with SHA-256 {plain}; the camera said "
+            f"{facts.get('size')} bytes, SHA-256 {facts.get('camera_sha256')}; nothing exported"
         )
 
 
@@ -99,38 +115,82 @@ def recording_json(rec: RecordingRow) -> dict[str, Any]:
         "size": rec.size, "started": rec.started.isoformat(), "duration_s": rec.duration_s,
         "prerecord_s": rec.prerecord_s, "status": str(rec.status),
         "camera_sha256": rec.camera_sha256, "plaintext_sha256": rec.plaintext_sha256,
-        "stored_sha256": rec.stored_sha256, "store_path": rec.store_path,
+        "stored_sha256": rec.stored_sha256, "stored_size": rec.stored_size,
+        "store_path": rec.store_path,
     }
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A recording whose row, chain and stored file agree, ready to be decrypted."""
+
+    rec: RecordingRow
+    facts: dict[str, Any]
+    path: Path
+
+
+def check_before_export(catalog: Catalog, recs: Sequence[RecordingRow],
+                        anchors: Sequence[Anchor]) -> list[_Checked]:
+    """Everything export trusts, checked before a byte is written: the whole audit chain
+    (with the anchors), each row against its custody chain, each stored file's size and
+    SHA-256 against the chain's. VerifyFailed (exit 7) names every disagreement."""
+    problems = [f"audit chain: {p.message}" for p in
+                catalog.verify_chain(anchors=[(a.seq, a.hash) for a in anchors])]
+    checked: list[_Checked] = []
+    for rec in recs:
+        label = f"recording {rec.id} ({rec.camera_serial}/{rec.camera_name})"
+        custody = catalog.custody(rec.id)
+        differ = custody.problems or custody.mismatch(rec)
+        if differ:
+            problems += [f"{label}: {d}" for d in differ]
+            continue
+        facts = custody.facts or {}
+        if facts.get("store_path") is None:
+            raise StorageError(f"{label} is {rec.status}: there is no stored file to export")
+        path = resolve_store_path(str(facts["store_path"]))
+        proof = prove(path, size=facts.get("stored_size"), sha256=facts.get("stored_sha256"))
+        if not proof.ok:
+            problems.append(f"{label}: {proof.reason}")
+            continue
+        checked.append(_Checked(rec, facts, path))
+    if problems:
+        raise VerifyFailed(f"export refused, nothing written: {len(problems)} problems: "
+                           + "; ".join(problems))
+    return checked
 
 
 def export_recordings(catalog: Catalog, ids: Sequence[int],
                       identities: Sequence[X25519Identity], out_dir: Path, *,
-                      identity_source: str = "the identity") -> ExportResult:
-    """Export the recordings `ids` into out_dir. All or nothing: on any failure the files this
-    call wrote are removed again and the error (typed) propagates."""
+                      identity_source: str = "the identity",
+                      anchors: Sequence[Anchor] = ()) -> ExportResult:
+    """Export the recordings `ids` into out_dir, after `check_before_export`. All or nothing:
+    on any failure the files this call wrote are removed again and the error (typed)
+    propagates."""
     recs = [catalog.recording(i) for i in dict.fromkeys(ids)]  # unknown id: CatalogError
     for rec in recs:
         if rec.store_path is None:
             raise StorageError(f"recording {rec.id} ({rec.camera_name}) is {rec.status}: "
                                "there is no stored file to export")
+    checked = check_before_export(catalog, recs, anchors)
     try:
         out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise StorageError(f"cannot create {out_dir}: {exc.strerror}") from exc
     manifest = out_dir / MANIFEST_NAME
-    targets = [out_dir / export_name(r) for r in recs]
+    targets = [out_dir / export_name(c.rec) for c in checked]
     for path in [*targets, manifest]:  # fail before any work, not after hours of decrypting
         if path.exists() or path.is_symlink():
             raise StorageError(f"{path} already exists: export never overwrites a file")
     written: list[Path] = []
     files: list[ExportedFile] = []
     try:
-        for rec, dest in zip(recs, targets, strict=True):
+        for item, dest in zip(checked, targets, strict=True):
             fd = _create_excl(dest)
             written.append(dest)  # only what this call created is ever removed again
-            plain, size = _decrypt_into(rec, identities, fd, dest, identity_source)
-            _check(rec, plain, size)
-            files.append(ExportedFile(rec, dest, plain, size))
+            plain, size, stored = _decrypt_into(item.rec, item.path, identities, fd, dest,
+                                                identity_source)
+            _check(item.rec, item.facts, plain, size, stored)
+            files.append(ExportedFile(item.rec, dest, plain, size, stored))
         _write_manifest(manifest, catalog, files, written)
         try:
             fsync_dir(out_dir)
@@ -154,7 +214,7 @@ def _write_manifest(path: Path, catalog: Catalog, files: list[ExportedFile],
             EventKind.EXPORTED, camera_serial=f.recording.camera_serial,
             recording_id=f.recording.id,
             details={"file": str(f.path), "plaintext_sha256": f.plaintext_sha256,
-                     "size": f.size},
+                     "size": f.size, "stored_sha256": f.stored_sha256},
         )
     doc = {
         "format": MANIFEST_FORMAT,
@@ -164,6 +224,7 @@ def _write_manifest(path: Path, catalog: Catalog, files: list[ExportedFile],
         "recordings": [
             {**recording_json(f.recording), "file": f.path.name,
              "exported_sha256": f.plaintext_sha256,
+             "stored_file_sha256": f.stored_sha256,
              "custody": [event_json(e) for e in iter_events(catalog, recording=f.recording.id)]}
             for f in files
         ],

@@ -1,63 +1,58 @@
-"""One dock session: a docked camera's recordings, each stored-and-verified or failed with a
-reason, in the order of commitment — file durable → catalog row → verified → delete on camera.
+"""One dock session: a docked camera's listing, each recording stored-and-verified or failed
+(or refused) with a reason, in the order of commitment — intent → file durable → catalog row →
+proven → delete on camera. The custody of each recording is `dockd.custody`'s.
 
-Nothing here knows a vendor or USB: it drives a `CameraSession` and the pipeline.
+Nothing here knows a vendor or USB: it drives a `CameraSession` and the custodian.
+Whatever raises, wherever: the session row is closed and its `dock_session` line written,
+with the audit head, which also goes to the store's anchor file (dockd/anchors.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import shutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from typing import Any
 
 import structlog
 
+from dockd.anchors import append_anchor
 from dockd.catalog import Catalog
+from dockd.catalog.lease import LeaseOwner, live_token, new_token
 from dockd.catalog.live import report_progress
-from dockd.catalog.rows import RecordingRow, SessionCounts
-from dockd.catalog.types import RecordingStatus
+from dockd.catalog.rows import SessionCounts
+from dockd.catalog.types import EventKind, RecordingStatus
 from dockd.config import Config
 from dockd.crypto.keys import X25519Recipient
-from dockd.crypto.stream import sealed_size
-from dockd.driver import CameraSession, RecordingStream
-from dockd.errors import (
-    CatalogError,
-    DeviceError,
-    DeviceGone,
-    DockdError,
-    StorageError,
-    StoreExists,
-    StoreFull,
-)
+from dockd.custody import Custodian, Hooks, Interrupted, Outcome, Proof
+from dockd.driver import CameraSession
+from dockd.errors import CatalogError, DeviceError, DeviceGone, DockdError, LeaseHeld
 from dockd.events import UsbDeviceRef
 from dockd.health.capture import DiskUsageFn, capture_dock
-from dockd.model import BatterySnapshot, CameraIdentity, RecordingInfo, ShiftLog
-from dockd.pipeline import discard_partial, ingest_stream, load_resume
-from dockd.store import (
-    nearest_existing,
-    partial_path,
-    recording_dir,
-    sanitise,
-    sha256_file,
-    sidecar_path,
+from dockd.model import (
+    BatterySnapshot,
+    CameraIdentity,
+    ListingEntry,
+    RecordingInfo,
+    RefusedRecording,
+    ShiftLog,
 )
 
 log = structlog.get_logger(__name__)
+S = RecordingStatus
 
 ProgressFn = Callable[["Progress"], None]
 #: how often an open attempt's byte count is written to the catalog
 PROGRESS_EVERY_S = 1.0
+#: how long a session waits for another session (a cloned serial) to finish a recording
+LEASE_WAIT_S = 900.0
+LEASE_POLL_S = 0.5
 
-
-class Interrupted(DeviceError):
-    """The daemon is stopping: the transfer is checkpointed and resumes next time."""
-
-    kind = "interrupted"
+__all__ = ["DockSessionRunner", "IngestContext", "Interrupted", "Progress", "ProgressFn",
+           "SessionReport", "run_dock_session"]
 
 
 @dataclass
@@ -81,7 +76,7 @@ class IngestContext:
     catalog: Catalog
     recipients: list[X25519Recipient]
     dock_name: str
-    stop: threading.Event = field(default_factory=threading.Event)
+    stop: Any = field(default_factory=threading.Event)
     on_progress: ProgressFn | None = None
     #: host storage reading for health capture; None = the real disk (tests inject days)
     disk_usage: DiskUsageFn | None = None
@@ -97,8 +92,11 @@ class SessionReport:
     already_known: int = 0
     stored: int = 0
     deleted: int = 0
+    refused: int = 0
     failures: dict[str, str] = field(default_factory=dict)
     outcome: str = "complete"
+    #: why nothing of the camera was listed (its listing could not be read)
+    refusal: str | None = None
     #: some recording stays on the camera because the store is full; the supervisor docks
     #: the camera again in software once space returns
     waiting_for_space: bool = False
@@ -108,43 +106,11 @@ class SessionReport:
         """Every listed recording is stored and verified (now or earlier)."""
         return not self.failures and self.outcome == "complete"
 
-
-class _StopAwareStream:
-    """Passes reads through, but raises Interrupted once the daemon is asked to stop, so the
-    pipeline checkpoints what arrived and the next attempt resumes from there."""
-
-    def __init__(self, inner: RecordingStream, stop: threading.Event) -> None:
-        self._inner = inner
-        self._stop = stop
-
-    @property
-    def offset(self) -> int:
-        return self._inner.offset
-
-    @property
-    def size(self) -> int:
-        return self._inner.size
-
-    def readinto(self, buffer: memoryview) -> int:
-        if self._stop.is_set():
-            raise Interrupted("dockd is stopping; the transfer will resume from its checkpoint")
-        return self._inner.readinto(buffer)
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-def final_path_for(root: Path, catalog_rows: list[RecordingRow], rec: RecordingRow) -> Path:
-    """The stored file's path, a function of the catalog alone (so a restart after a crash
-    finds the same path): `<serial>/<YYYY>/<MM>/<DD>/<name>.age`. A camera name that needed
-    sanitising, or that another recording of the camera shares, gets `~r<id>` — a character
-    sanitised names never contain, so the two kinds can never collide."""
-    directory = recording_dir(root, rec.camera_serial, rec.started)
-    safe = sanitise(rec.camera_name)
-    shared = any(r.camera_name == rec.camera_name and r.id < rec.id for r in catalog_rows)
-    if safe == rec.camera_name and not shared:
-        return directory / f"{safe}.age"
-    return directory / f"{sanitise(rec.camera_name, max_len=100)}~r{rec.id}.age"
+    def summary(self) -> str:
+        """What a person reads in `--once`'s exit line."""
+        if self.refusal is not None:
+            return f"nothing listed: {self.refusal}"
+        return f"{self.outcome}, {len(self.failures)} of {self.listed} listed not stored"
 
 
 class DockSessionRunner:
@@ -157,35 +123,42 @@ class DockSessionRunner:
         self.session = session
         self.driver_name = driver_name
         self.progress = Progress(slot=ref.slot)
-        #: set when a recording could not be stored for lack of space (retried when it returns)
-        self.store_full = False
+        self.owner = LeaseOwner.here(ctx.catalog.host, new_token())
         self._attempt: tuple[int, int] = (0, 0)
         self._progress_saved = 0.0
         self.log = log.bind(slot=ref.slot, port=ref.port_path, driver=driver_name)
+        self.custodian = Custodian(
+            ctx.config, ctx.catalog, ctx.recipients, session, self.owner, ctx.stop,
+            Hooks(started=self._attempt_started, on_bytes=self._on_bytes, beat=self._beat),
+            self.log)
+
+    @property
+    def store_full(self) -> bool:
+        return self.custodian.store_full
 
     # --- the session ---------------------------------------------------------------------
 
     def run(self) -> SessionReport:
+        with live_token(self.owner.token):  # the lease owner lives as long as this session
+            return self._run()
+
+    def _run(self) -> SessionReport:
         catalog = self.ctx.catalog
         identity = self.session.identity()
         host_now = catalog.now()  # as close to the camera's clock reading as we can get
         self.log = self.log.bind(serial=identity.serial)
+        self.custodian.log = self.log
         self.progress.serial = identity.serial
         report = SessionReport(serial=identity.serial, slot=self.ref.slot)
         catalog.upsert_camera(identity)
         dock_session = catalog.start_session(identity.serial, dock=self.ctx.dock_name,
                                              slot=self.ref.slot)
-        battery = self._log_docked(identity)
-        self._capture_health(identity, battery, dock_session.id, host_now)
-        listing: list[RecordingInfo] = []
+        listing: list[ListingEntry] = []
         try:
-            listing = self.session.recordings()
-            report.listed = len(listing)
-            for info in listing:
-                if self.ctx.stop.is_set():
-                    report.failures.setdefault(info.name, "not attempted: dockd was stopping")
-                    continue
-                self._handle(info, dock_session.id, report)
+            battery = self._log_docked(identity)
+            self._capture_health(identity, battery, dock_session.id, host_now)
+            listing = self._list(report)
+            self._ingest_all(listing, dock_session.id, report)
             if not self.ctx.stop.is_set():
                 self._confirm_deletions(report.serial, listing)
         except DeviceGone as exc:
@@ -198,46 +171,128 @@ class DockSessionRunner:
             report.outcome = "device_error"
             self._account_rest(listing, report, f"{exc.kind}: {exc}")
             self.log.warning("dock_session_device_error", error_kind=exc.kind, error=str(exc))
-        except Exception:
+        except BaseException:
             report.outcome = "internal_error"  # never booked "complete"; the supervisor says why
             raise
         finally:
-            if self.ctx.stop.is_set() and report.outcome == "complete" and report.failures:
-                report.outcome = "interrupted"
-            if report.outcome == "complete" and report.failures:
-                report.outcome = "incomplete"
-            catalog.end_session(dock_session.id, outcome=report.outcome, counts=SessionCounts(
-                listed=report.listed, already_known=report.already_known, stored=report.stored,
-                deleted=report.deleted, failed=len(report.failures)))
-            report.waiting_for_space = self.store_full
-            self.progress.state = report.outcome
-            self._notify()
-            self.log.info(
-                "dock_session", outcome=report.outcome, waiting_for_space=self.store_full,
-                listed=report.listed,
-                already_known=report.already_known, stored=report.stored,
-                deleted=report.deleted, failed=len(report.failures),
-                failures=[f"{name}: {why}" for name, why in report.failures.items()],
-            )
+            self._close(report, dock_session.id)
         return report
 
-    def _account_rest(self, listing: list[RecordingInfo], report: SessionReport,
+    def _close(self, report: SessionReport, session_id: int) -> None:
+        """End the session row, witness the audit head, write the `dock_session` line —
+        each step on its own, so a failing catalog still leaves the line in the journal."""
+        catalog = self.ctx.catalog
+        if self.ctx.stop.is_set() and report.outcome == "complete" and report.failures:
+            report.outcome = "interrupted"
+        if report.outcome == "complete" and report.failures:
+            report.outcome = "incomplete"
+        report.waiting_for_space = self.store_full
+        fields: dict[str, Any] = {}
+        try:
+            catalog.end_session(session_id, outcome=report.outcome, refusal=report.refusal,
+                                counts=SessionCounts(
+                                    listed=report.listed, already_known=report.already_known,
+                                    stored=report.stored, deleted=report.deleted,
+                                    failed=len(report.failures)))
+        except DockdError as exc:
+            fields["session_not_closed"] = f"{type(exc).__name__}: {exc}"
+        try:
+            seq, head = catalog.head()
+            fields |= {"audit_seq": seq, "audit_head": head}
+            append_anchor(self.ctx.config.storage.path, seq, head)
+        except DockdError as exc:
+            fields["anchor_not_written"] = f"{type(exc).__name__}: {exc}"
+        self.progress.state = report.outcome
+        with contextlib.suppress(Exception):  # a broken console must not hide the line
+            self._notify()
+        self.log.info(
+            "dock_session", outcome=report.outcome, waiting_for_space=report.waiting_for_space,
+            listed=report.listed, already_known=report.already_known, stored=report.stored,
+            deleted=report.deleted, refused=report.refused, failed=len(report.failures),
+            failures=[f"{name}: {why}" for name, why in report.failures.items()],
+            **({"refusal": report.refusal} if report.refusal else {}), **fields,
+        )
+
+    def _list(self, report: SessionReport) -> list[ListingEntry]:
+        """The camera's listing; one it cannot give is the camera's refusal, with its reason
+        in the catalog (the session, an audit event), not an empty success."""
+        try:
+            listing = self.session.recordings()
+        except DeviceGone:
+            raise
+        except DeviceError as exc:
+            report.outcome = "listing_refused"
+            report.refusal = f"{exc.kind}: {exc}"
+            self.log.error("listing_refused", error_kind=exc.kind, error=str(exc))
+            with contextlib.suppress(CatalogError):
+                self.ctx.catalog.record_event(EventKind.LISTING_REFUSED,
+                                              camera_serial=report.serial,
+                                              details={"reason": report.refusal,
+                                                       "slot": self.ref.slot})
+            return []
+        report.listed = len(listing)
+        return listing
+
+    def _ingest_all(self, listing: list[ListingEntry], session_id: int,
+                    report: SessionReport) -> None:
+        waiting: list[RecordingInfo] = []
+        for entry in listing:
+            if self.ctx.stop.is_set():
+                report.failures.setdefault(_name(entry), "not attempted: dockd was stopping")
+                continue
+            if isinstance(entry, RefusedRecording):
+                self._refuse(entry, report)
+            elif not self._handle(entry, session_id, report):
+                waiting.append(entry)
+        self._wait_for_owners(waiting, session_id, report)
+
+    def _wait_for_owners(self, waiting: list[RecordingInfo], session_id: int,
+                         report: SessionReport) -> None:
+        """Recordings another live session writes (a cloned serial docked at the same time):
+        wait for it to finish, then take them up as already known (or transfer what it could
+        not). Never touch its files meanwhile."""
+        deadline = time.monotonic() + LEASE_WAIT_S
+        while waiting and not self.ctx.stop.is_set() and time.monotonic() < deadline:
+            self._beat("waiting for another session")
+            time.sleep(LEASE_POLL_S)
+            waiting = [info for info in waiting if not self._handle(info, session_id, report)]
+        for info in waiting:
+            report.failures[info.name] = (
+                "another dock session (a camera with the same serial) was still writing it; "
+                "stays on the camera, taken up at the next dock")
+
+    def _refuse(self, entry: RefusedRecording, report: SessionReport) -> None:
+        rec = self.ctx.catalog.refuse_recording(report.serial, entry)
+        report.refused += 1
+        report.failures[entry.label] = f"refused: {entry.reason}; stays on the camera"
+        self.log.warning("recording_refused", recording=entry.label, recording_id=rec.id,
+                         error_kind="refused", error=entry.reason)
+
+    def _account_rest(self, listing: list[ListingEntry], report: SessionReport,
                       reason: str) -> None:
         """After the camera went away, every recording not yet accounted for gets the reason."""
-        for info in listing:
-            rec = self.ctx.catalog.recording_for(report.serial, info)
-            if rec.status not in (RecordingStatus.VERIFIED, RecordingStatus.DELETED_FROM_CAMERA):
-                report.failures.setdefault(info.name, reason)
+        for entry in listing:
+            if isinstance(entry, RefusedRecording) or entry.name in report.failures:
+                continue
+            try:
+                rec = self.ctx.catalog.recording_for(report.serial, entry)
+            except CatalogError:
+                report.failures.setdefault(entry.name, reason)
+                continue
+            if rec.status not in (S.VERIFIED, S.DELETED_FROM_CAMERA):
+                report.failures.setdefault(entry.name, reason)
 
-    def _confirm_deletions(self, serial: str, listing: list[RecordingInfo]) -> None:
+    def _confirm_deletions(self, serial: str, listing: list[ListingEntry]) -> None:
         """A crash between the camera's delete and its catalog entry leaves a recording
         `verified` that the camera no longer lists: book the delete now that the camera's
         whole listing shows it gone."""
-        if not self.ctx.config.ingest.delete_after_ingest:
-            return
-        listed = {(i.name, i.started, i.size) for i in listing}
-        for rec in self.ctx.catalog.recordings(camera=serial, status=RecordingStatus.VERIFIED):
-            if (rec.camera_name, rec.started, rec.size) not in listed:
+        if not self.ctx.config.ingest.delete_after_ingest or any(
+                isinstance(i, RefusedRecording) for i in listing):
+            return  # a refused entry may be one of them under a name it no longer passes
+        listed = {(i.name, i.started, i.size, i.sha256_hex) for i in listing
+                  if isinstance(i, RecordingInfo)}
+        for rec in self.ctx.catalog.recordings(camera=serial, status=S.VERIFIED):
+            if (rec.camera_name, rec.started, rec.size, rec.camera_sha256) not in listed:
                 self.ctx.catalog.mark_deleted_from_camera(rec.id)
                 self.log.info("camera_delete_confirmed", recording=rec.camera_name,
                               recording_id=rec.id)
@@ -281,75 +336,77 @@ class DockSessionRunner:
 
     # --- one recording ------------------------------------------------------------------
 
-    def _handle(self, info: RecordingInfo, session_id: int, report: SessionReport) -> None:
+    def _handle(self, info: RecordingInfo, session_id: int, report: SessionReport) -> bool:
+        """Settle one listed recording; False when another live session holds it (try
+        again later), True when it is accounted for (stored, known, or failed with a reason)."""
         catalog = self.ctx.catalog
         rec = catalog.recording_for(report.serial, info)
-        if rec.camera_sha256 != info.sha256.hex():
-            # same serial, name, start and size, other bytes (a cloned camera, a reused
-            # name): not the catalogued recording, so never skip or delete it as known
-            reason = (f"the catalog holds a different recording with this serial, name, start "
-                      f"and size (SHA-256 {rec.camera_sha256}, camera says "
-                      f"{info.sha256.hex()}); kept on the camera")
-            self.log.error("recording_identity_conflict", recording=info.name,
-                           recording_id=rec.id, error=reason)
-            report.failures[info.name] = reason
-            return
-        if rec.status in (RecordingStatus.VERIFIED, RecordingStatus.DELETED_FROM_CAMERA):
+        if rec.status is S.REFUSED:  # a name once refused that now passes: still refused
+            report.failures[info.name] = rec.failure_reason or "refused"
+            return True
+        deleting = self.ctx.config.ingest.delete_after_ingest
+        if not deleting and rec.status in (S.VERIFIED, S.DELETED_FROM_CAMERA):
             report.already_known += 1
-        elif rec.status == RecordingStatus.STORED:
-            # a crash came between `stored` and `verified`: check the file, then go on
-            rec = self._verify_stored(rec)
-            if rec.status != RecordingStatus.VERIFIED:
-                report.failures[info.name] = rec.failure_reason or "stored copy not verified"
-                return
-            report.already_known += 1
-        else:
-            rec = self._transfer(info, rec, session_id)
-            if rec.status != RecordingStatus.VERIFIED:
-                report.failures[info.name] = rec.failure_reason or "not stored"
-                return
-            report.stored += 1
-        if not self.ctx.config.ingest.delete_after_ingest:
-            return
-        if rec.status == RecordingStatus.VERIFIED:
-            if self._delete_on_camera(info):
-                self.ctx.catalog.mark_deleted_from_camera(rec.id)
-                report.deleted += 1
-        elif rec.status == RecordingStatus.DELETED_FROM_CAMERA and self._delete_on_camera(info):
-            # the catalog says deleted but the camera still listed it: deleted again
-            self.log.info("camera_delete_repeated", recording=info.name, recording_id=rec.id)
-
-    def _hash_stored(self, rec: RecordingRow, path: Path) -> str | RecordingRow:
-        """The stored file's SHA-256, or, when it cannot be read, the row marked failed."""
+            return True
         try:
-            return sha256_file(path)
-        except OSError as exc:
-            reason = f"stored file {path} unreadable: {exc.strerror}; kept on the camera"
-            self.log.error("stored_file_missing", recording=rec.camera_name, path=str(path),
-                           error=reason)
-            return self.ctx.catalog.mark_failed(rec.id, reason)
+            with self.custodian.lease(rec.id) as rec:
+                known = rec.status in (S.VERIFIED, S.DELETED_FROM_CAMERA, S.STORED)
+                out = self.custodian.settle(info, rec, session_id)
+                if out.rec.status not in (S.VERIFIED, S.DELETED_FROM_CAMERA):
+                    report.failures[info.name] = (out.failure or out.rec.failure_reason
+                                                  or "not stored")
+                    return True
+                if deleting:
+                    out, failure = self._prove_and_delete(info, out, session_id, report)
+                    if failure is not None:
+                        report.failures[info.name] = failure
+                        return True
+                if known and not out.stored:
+                    report.already_known += 1
+                else:
+                    report.stored += 1
+                return True
+        except LeaseHeld as exc:
+            self.log.info("recording_held_by_another_session", recording=info.name,
+                          recording_id=rec.id, holder=str(exc))
+            return False
 
-    def _verify_stored(self, rec: RecordingRow) -> RecordingRow:
-        assert rec.store_path is not None
-        path = Path(rec.store_path)
-        actual = self._hash_stored(rec, path)
-        if not isinstance(actual, str):
-            return actual
-        if actual != rec.stored_sha256:
-            return self._stored_file_differs(rec, path, actual)
-        return self.ctx.catalog.mark_verified(rec.id, stored_sha256=actual)
+    def _prove_and_delete(self, info: RecordingInfo, out: Outcome, session_id: int,
+                          report: SessionReport) -> tuple[Outcome, str | None]:
+        """Delete on the camera only after proving, in this session, that the stored copy is
+        the one the chain records. A failed proof keeps the camera's copy and ingests the
+        recording again (once) before the delete is tried."""
+        proof = self.custodian.prove_copy(out.rec, out.fresh)
+        if isinstance(proof, str):
+            return out, proof
+        if not proof.ok:
+            rec = self.custodian.record_damage(out.rec, proof)
+            out = self.custodian.transfer(info, rec, session_id)
+            if out.rec.status is not S.VERIFIED:
+                return out, out.failure or out.rec.failure_reason or "not stored"
+            proof = self.custodian.prove_copy(out.rec, out.fresh)
+            if isinstance(proof, str) or not proof.ok:
+                return out, proof if isinstance(proof, str) else proof.reason
+        if self._delete_on_camera(info):
+            self._book_delete(out, proof, info)
+            report.deleted += 1
+        return out, None
 
-    def _stored_file_differs(self, rec: RecordingRow, path: Path, actual: str) -> RecordingRow:
-        """The file at the recording's path is not the copy the catalog recorded: never
-        trust it, never overwrite it; the camera keeps its copy until someone looks."""
-        reason = (f"stored file {path} does not match its catalogued SHA-256 "
-                  f"({rec.stored_sha256}, file has {actual}); kept on the camera")
-        self.log.error("stored_file_mismatch", recording=rec.camera_name, path=str(path),
-                       error=reason)
-        return self.ctx.catalog.mark_failed(rec.id, reason)
+    def _book_delete(self, out: Outcome, proof: Proof, info: RecordingInfo) -> None:
+        catalog = self.ctx.catalog
+        if out.rec.status is S.DELETED_FROM_CAMERA:
+            # the catalog said deleted but the camera still listed it: deleted again, proven
+            catalog.record_event(EventKind.DELETED_FROM_CAMERA,
+                                 camera_serial=out.rec.camera_serial, recording_id=out.rec.id,
+                                 details={"name": info.name, "repeated": True,
+                                          "proof": proof.details()})
+            self.log.info("camera_delete_repeated", recording=info.name,
+                          recording_id=out.rec.id, proof=proof.how)
+        else:
+            catalog.mark_deleted_from_camera(out.rec.id, proof=proof.details())
 
     def _delete_on_camera(self, info: RecordingInfo) -> bool:
-        """Delete on the camera (only ever called for a verified copy); a refusal is logged
+        """Delete on the camera (only ever called right after a proof); a refusal is logged
         and the recording is deleted at the next dock instead. A camera leaving ends the
         session."""
         try:
@@ -362,107 +419,15 @@ class DockSessionRunner:
             return False
         return True
 
-    def _transfer(self, info: RecordingInfo, rec: RecordingRow, session_id: int) -> RecordingRow:
-        """Attempts with resume until stored and verified, or failed with the last reason."""
-        cfg = self.ctx.config
-        catalog = self.ctx.catalog
-        root = cfg.storage.path
-        # only the camera's rows of the same name matter to the path, not its whole history
-        namesakes = catalog.recordings(camera=rec.camera_serial, name=rec.camera_name)
-        final = final_path_for(root, namesakes, rec)
-        partial = partial_path(final)
-        if final.exists():
-            # published, then the process died before the catalog heard of it: adopt it
-            return self._adopt(rec, final)
-        last_reason = "not attempted"
-        attempts = 0  # begun, for the reason a technician reads
-        for attempt in range(cfg.ingest.max_retries + 1):
-            if attempt:
-                time.sleep(cfg.ingest.retry_delay_s)
-            if self.ctx.stop.is_set():
-                raise Interrupted("dockd is stopping")
-            if not self._enough_space(root, info.size):
-                # not a retry loop: the recording waits on the camera until space returns
-                last_reason = (f"store full: less than {cfg.storage.min_free_mib} MiB would "
-                               f"remain free after {info.size} bytes; stays on the camera")
-                self.log.error("store_full", recording=info.name, error=last_reason)
-                self.store_full = True
-                break
-            resume = load_resume(partial, expected_size=info.size, expected_sha256=info.sha256,
-                                 recipients=self.ctx.recipients,
-                                 batch_bytes=cfg.ingest.chunk_kib * 1024)
-            offset = resume.plaintext_offset if resume else 0
-            att = catalog.begin_attempt(rec.id, session_id=session_id, offset_from=offset)
-            attempts += 1
-            self._attempt = (att.id, offset)
-            self.progress.recording, self.progress.total = info.name, info.size
-            self.progress.done, self.progress.state = offset, "transferring"
-            self.progress.started = time.monotonic()
-            try:
-                stream = _StopAwareStream(self.session.open_recording(info.name, offset),
-                                          self.ctx.stop)
-                try:
-                    result = ingest_stream(
-                        stream, expected_size=info.size, expected_sha256=info.sha256,
-                        recipients=self.ctx.recipients, partial_path=partial, final_path=final,
-                        resume_state=resume, on_progress=self._on_bytes,
-                        batch_bytes=cfg.ingest.chunk_kib * 1024,
-                        checkpoint_every=cfg.ingest.checkpoint_mib << 20,
-                    )
-                finally:
-                    stream.close()
-            except (DeviceError, StorageError) as exc:
-                kind = exc.kind if isinstance(exc, DeviceError) else (
-                    "store_full" if isinstance(exc, StoreFull) else "storage")
-                done = max(0, self.progress.done - offset)
-                catalog.finish_attempt(att.id, bytes_transferred=done, error_kind=kind,
-                                       error_message=str(exc))
-                last_reason = f"{kind}: {exc}"
-                self._log_transfer(info, offset, done, kind, str(exc))
-                if isinstance(exc, DeviceGone | Interrupted):
-                    raise
-                if isinstance(exc, StoreExists):
-                    break  # a path we did not expect is taken: never overwrite, say why
-                if isinstance(exc, StoreFull):
-                    # ENOSPC is permanent for this attempt (restic's rule): no retry loop;
-                    # the recording stays on the camera and is tried again when space returns
-                    last_reason = f"store full: {exc}; stays on the camera"
-                    self.store_full = True
-                    break
-                continue
-            catalog.finish_attempt(att.id, bytes_transferred=result.bytes - offset)
-            rec = catalog.mark_stored(rec.id, str(final), result.plaintext_sha256.hex(),
-                                      result.stored_sha256.hex())
-            # verified = the SHA-256 of every byte received equals the camera's (checked by the
-            # pipeline before publishing) and the file is durable; `dockctl verify` re-reads
-            rec = catalog.mark_verified(rec.id)
-            self._log_transfer(info, offset, result.bytes - offset, "stored", None,
-                               seconds=result.seconds, sha256=result.plaintext_sha256.hex())
-            return rec
-        if partial.exists() and not sidecar_path(partial).exists():
-            discard_partial(partial)
-        return catalog.mark_failed(rec.id, f"after {attempts} attempt(s): {last_reason}")
+    # --- progress and liveness ------------------------------------------------------------
 
-    def _adopt(self, rec: RecordingRow, final: Path) -> RecordingRow:
-        """The pipeline publishes only after the SHA-256 matched the camera's, so a file at the
-        recording's own deterministic path is a verified copy whose catalog commit was lost."""
-        stored_sha = self._hash_stored(rec, final)
-        if not isinstance(stored_sha, str):
-            return stored_sha
-        if rec.stored_sha256 is not None and stored_sha != rec.stored_sha256:
-            return self._stored_file_differs(rec, final, stored_sha)
-        rec = self.ctx.catalog.mark_stored(rec.id, str(final), rec.camera_sha256, stored_sha)
-        self.log.warning("stored_file_adopted", recording=rec.camera_name, path=str(final))
-        return self.ctx.catalog.mark_verified(rec.id)
-
-    def _enough_space(self, root: Path, size: int) -> bool:
-        try:  # the store's directories are made by the first write: ask their disk
-            free = shutil.disk_usage(nearest_existing(root)).free
-        except OSError:
-            return True  # let the write itself report what is wrong
-        # the encrypted copy: the sealed payload and (well within 4 KiB) the header
-        needed = sealed_size(size) + 4096 + (self.ctx.config.storage.min_free_mib << 20)
-        return free >= needed
+    def _attempt_started(self, name: str, size: int, offset: int, attempt_id: int) -> None:
+        self._attempt = (attempt_id, offset)
+        self.progress.recording, self.progress.total = name, size
+        self.progress.done, self.progress.state = offset, "transferring"
+        self.progress.started = time.monotonic()
+        self.progress.rate_mb_s = 0.0
+        self._notify()
 
     def _on_bytes(self, done: int, total: int) -> None:
         self.progress.done, self.progress.total = done, total
@@ -477,19 +442,18 @@ class DockSessionRunner:
             report_progress(self.ctx.catalog, attempt_id, done - offset)
         self._notify()
 
+    def _beat(self, what: str) -> None:
+        """A long local step (hashing, a resume check, waiting) is alive: tell the watchdog."""
+        self.progress.state = what
+        self._notify()
+
     def _notify(self) -> None:
         if self.ctx.on_progress is not None:
             self.ctx.on_progress(self.progress)
 
-    def _log_transfer(self, info: RecordingInfo, offset: int, nbytes: int, outcome: str,
-                      error: str | None, *, seconds: float | None = None,
-                      sha256: str | None = None) -> None:
-        """The canonical line per finished transfer attempt."""
-        secs = seconds if seconds is not None else time.monotonic() - self.progress.started
-        event = self.log.info if outcome == "stored" else self.log.warning
-        event("transfer", recording=info.name, bytes=nbytes, size=info.size, resumed_from=offset,
-              seconds=round(secs, 3), mb_s=round(nbytes / secs / 1e6, 1) if secs > 0 else None,
-              sha256=sha256, outcome=outcome, error=error)
+
+def _name(entry: ListingEntry) -> str:
+    return entry.label if isinstance(entry, RefusedRecording) else entry.name
 
 
 def run_dock_session(ctx: IngestContext, ref: UsbDeviceRef, session: CameraSession,

@@ -87,3 +87,46 @@ class RecordingInfo:
     @property
     def sha256_hex(self) -> str:
         return self.sha256.hex()
+
+
+@dataclass(frozen=True)
+class RefusedRecording:
+    """A listing entry the driver could not accept (a hostile name, an impossible size, a
+    name listed twice): refused on its own, so its siblings are still ingested. It is never
+    read or deleted; it stays on the camera with `reason`, in the catalog as `refused`."""
+
+    #: the name as the camera sent it, escaped into printable ASCII (`escape_name`)
+    label: str
+    reason: str
+    size: int
+    started: datetime  # camera clock
+    sha256: bytes = field(repr=False)
+    duration_s: float = 0.0
+    prerecord_s: float = 0.0
+
+
+#: what `CameraSession.recordings()` lists: recordings to ingest and entries refused alone
+ListingEntry = RecordingInfo | RefusedRecording
+
+
+def escape_name(raw: bytes, limit: int = 1024) -> str:
+    """A camera's raw file name as printable ASCII for people and the catalog: printable
+    ASCII stays, everything else (NUL, controls, U+202E, invalid UTF-8, and the backslash
+    itself, so two names never share an escape) becomes an escape (`\\x00`, `\\u202e`,
+    `\\x5c`), so nothing a camera sends can reorder or hide text on a terminal. A 255-byte
+    name needs at most 1020 characters: the limit cuts only what no camera name can be."""
+    out = []
+    for ch in raw.decode("utf-8", errors="surrogateescape"):
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif 0x20 <= code < 0x7F and ch != "\\":
+            out.append(ch)
+        elif code < 0x100:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    escaped = "".join(out)
+    return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."

@@ -76,7 +76,35 @@ ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
-class IngestResult:
+class FileStamp:
+    """Which inode a file is, and whether it changed since: (device, inode, size, mtime)."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStamp:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def same_inode(self, st: os.stat_result) -> bool:
+        return (st.st_dev, st.st_ino) == (self.dev, self.ino)
+
+
+@dataclass
+class Written:
+    """A recording written, fsynced and hash-checked into its partial, not yet published.
+
+    The writer's fd stays open until `publish`, which gives a final name to *the inode that
+    was written* (its fd's, compared with what the partial's name points to), never to
+    whatever a name happens to point to; `discard` gives up. One of the two must be called.
+    """
+
+    partial: Path
+    fd: int
+    #: the partial as it was right after its last fsync
+    stamp: FileStamp
     plaintext_sha256: bytes
     stored_sha256: bytes
     #: plaintext bytes (the recording's size)
@@ -85,6 +113,50 @@ class IngestResult:
     seconds: float
     #: plaintext offset this attempt started at (0 unless resumed)
     resumed_from: int = 0
+
+    def publish(self, final: Path) -> FileStamp:
+        """Remove the resume state (the file key must never outlive the partial), check the
+        partial's name still points at the written, unchanged inode, rename it to `final`
+        without replacing anything, fsync the directory. Returns the published file's stamp.
+        Raises StoreExists, or StorageError when the partial was replaced or changed."""
+        try:
+            remove_quietly(sidecar_path(self.partial))
+            fsync_dir(self.partial.parent)
+            now = FileStamp.of(os.fstat(self.fd))
+            named = os.lstat(self.partial)
+            if now != self.stamp or not self.stamp.same_inode(named):
+                raise StorageError(
+                    f"{self.partial}: is no longer the file this transfer wrote (replaced or "
+                    "changed since its last fsync); not published")
+            publish(self.partial, final)
+            if not self.stamp.same_inode(os.lstat(final)):
+                raise StorageError(f"{final}: another file took the partial's place while it "
+                                   "was published")
+        except OSError as exc:
+            self.discard()
+            raise storage_error(exc, self.partial, "publishing") from exc
+        except DockdError:
+            self.discard()
+            raise
+        self._close()
+        return self.stamp
+
+    def discard(self) -> None:
+        """Give up: close the fd and remove the partial and its resume state (nothing once
+        published or kept)."""
+        if self.fd >= 0:
+            self._close()
+            discard_partial(self.partial)
+
+    def keep(self) -> None:
+        """Not published now: close the fd, leave the partial and its resume state for a
+        later attempt to resume from."""
+        self._close()
+
+    def _close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 @dataclass
@@ -187,12 +259,15 @@ def load_resume(
     expected_sha256: bytes,
     recipients: Sequence[X25519Recipient],
     batch_bytes: int = DEFAULT_BATCH,
+    beat: Callable[[], None] | None = None,
 ) -> ResumeState | None:
     """Prepare to resume `partial`, or return None after discarding what cannot be resumed.
 
     Checks the sidecar belongs to this recording and these recipients, checks the header MAC
     with the saved key, truncates the partial to its durable length, and decrypts every
     durable chunk (proving it intact) to rebuild the plaintext and ciphertext SHA-256.
+    A partial of gigabytes takes a while: `beat` is called after every batch, so the
+    watchdog hears that the worker lives.
     """
     if not partial.exists():
         remove_quietly(sidecar_path(partial))
@@ -209,14 +284,15 @@ def load_resume(
         discard_partial(partial)
         return None
     try:
-        _verify_prefix(partial, state, batch_bytes)
+        _verify_prefix(partial, state, batch_bytes, beat)
     except (CryptoError, OSError):
         discard_partial(partial)
         return None
     return state
 
 
-def _verify_prefix(partial: Path, state: ResumeState, batch_bytes: int) -> None:
+def _verify_prefix(partial: Path, state: ResumeState, batch_bytes: int,
+                   beat: Callable[[], None] | None) -> None:
     with partial.open("r+b") as f:
         available = os.fstat(f.fileno()).st_size
         if available < state.stored_length:
@@ -249,6 +325,8 @@ def _verify_prefix(partial: Path, state: ResumeState, batch_bytes: int) -> None:
             plain.update(memoryview(outbuf)[:n])
             stored.update(view)
             left -= count
+            if beat is not None:
+                beat()
         f.truncate(state.stored_length)
         f.flush()
         os.fsync(f.fileno())
@@ -455,8 +533,11 @@ def ingest_stream(
     on_progress: ProgressFn | None = None,
     batch_bytes: int = DEFAULT_BATCH,
     checkpoint_every: int = DEFAULT_CHECKPOINT,
-) -> IngestResult:
-    """Stream one recording into `final_path` as an age file, verified and durable.
+    on_checkpoint: Callable[[], None] | None = None,
+) -> Written:
+    """Stream one recording into `partial_path` as an age file, durable and hash-checked,
+    ready to be published at `final_path` (`Written.publish`, after the caller has recorded
+    its intent).
 
     Raises IntegrityError (plaintext hash mismatch; partial removed), ProtocolError (the
     stream is longer or shorter than announced), StoreFull (ENOSPC; partial removed),
@@ -464,6 +545,8 @@ def ingest_stream(
     DeviceError — after which the partial stays, checkpointed, for a resumed attempt.
     Call `load_resume(partial_path, …)` first and open the stream at its offset: a fresh
     attempt never reuses an existing partial (StoreExists). The stream is not closed here.
+    `on_checkpoint` runs after each checkpoint (the caller renews its lease there; raising
+    stops the transfer).
     """
     started = time.monotonic()
     if expected_size < 0 or len(expected_sha256) != 32:
@@ -489,7 +572,7 @@ def ingest_stream(
     last_checkpoint = offset
     final = False
 
-    def checkpoint() -> None:
+    def checkpoint(*, report: bool = True) -> None:
         # record only complete non-final chunks that are in the file (not in the carry):
         # they are what resume trusts. fdatasync: data and size are what resume needs.
         appender.flush()
@@ -500,6 +583,8 @@ def ingest_stream(
         os.fdatasync(fd)
         state.chunks = chunks
         _write_sidecar(partial_path, state)
+        if report and on_checkpoint is not None:
+            on_checkpoint()
 
     try:
         try:
@@ -547,7 +632,8 @@ def ingest_stream(
                 slot.wait()
             appender.flush()
             os.fsync(fd)
-            written = os.fstat(fd).st_size
+            stamp = FileStamp.of(os.fstat(fd))
+            written = stamp.size
             if written != stored_bytes:
                 # a write lost without an error must never get a final name: a short file
                 # there would be adopted as the verified copy after a crash
@@ -560,36 +646,39 @@ def ingest_stream(
                 slot.wait()
             if not isinstance(exc, IntegrityError):
                 appender.drain()
-                checkpoint()  # keep what arrived intact for the next attempt
+                checkpoint(report=False)  # keep what arrived intact for the next attempt
             raise
         finally:
             hasher.shutdown(wait=True)
             appender.close()
-            os.close(fd)
     except OSError as exc:
+        os.close(fd)
         discard_partial(partial_path)
         raise storage_error(exc, partial_path, "writing") from exc
     except StorageError:
+        os.close(fd)
         discard_partial(partial_path)
         raise
     except DeviceError:
+        os.close(fd)
         if not sidecar_path(partial_path).exists():
             discard_partial(partial_path)  # nothing resumable was recorded
+        raise
+    except BaseException:
+        os.close(fd)
         raise
 
     plain_digest = state.plain_hash.digest()
     if not hmac.compare_digest(plain_digest, expected_sha256):
+        os.close(fd)
         discard_partial(partial_path)
         raise IntegrityError(
             f"SHA-256 mismatch: camera says {expected_sha256.hex()}, received {plain_digest.hex()}"
         )
-    try:
-        publish(partial_path, final_path)
-    except DockdError:
-        discard_partial(partial_path)
-        raise
-    discard_partial_sidecar(partial_path)
-    return IngestResult(
+    return Written(
+        partial=partial_path,
+        fd=fd,
+        stamp=stamp,
         plaintext_sha256=plain_digest,
         stored_sha256=state.stored_hash.digest(),
         bytes=expected_size,
@@ -597,12 +686,3 @@ def ingest_stream(
         seconds=time.monotonic() - started,
         resumed_from=resumed_from,
     )
-
-
-def discard_partial_sidecar(partial: Path) -> None:
-    """Forget the file key once the file is final: only recipients' identities open it now."""
-    remove_quietly(sidecar_path(partial))
-    try:
-        fsync_dir(partial.parent)
-    except OSError:
-        return

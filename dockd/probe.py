@@ -12,6 +12,7 @@ import structlog
 from dockd.devices import DeviceOpener
 from dockd.errors import DeviceError
 from dockd.events import UsbDeviceRef
+from dockd.model import RecordingInfo, RefusedRecording
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +33,11 @@ def _plain(value: Any) -> Any:
 
 
 def probe_device(opener: DeviceOpener, ref: UsbDeviceRef, *, timeout_s: float) -> dict[str, Any]:
-    """One camera's identity, battery and recordings; a device error becomes an `error` entry."""
+    """One camera's identity, battery and recordings; a device error becomes an `error` entry.
+
+    `recordings` holds what an ingest would take; `refused` holds the entries the driver
+    refused on their own (`label`: the name escaped to printable ASCII, `reason`), which an
+    ingest leaves on the camera."""
     result: dict[str, Any] = {"slot": ref.slot, "port": ref.port_path,
                               "usb_id": f"{ref.vendor_id:04x}:{ref.product_id:04x}"}
     matched = opener.match(ref)
@@ -46,8 +51,11 @@ def probe_device(opener: DeviceOpener, ref: UsbDeviceRef, *, timeout_s: float) -
         try:
             result["identity"] = _plain(session.identity())
             result["battery"] = _plain(session.battery())
-            recordings = session.recordings()
-            result["recordings"] = [_plain(r) | {"sha256": r.sha256_hex} for r in recordings]
+            listing = session.recordings()
+            result["recordings"] = [_plain(r) | {"sha256": r.sha256_hex} for r in listing
+                                    if isinstance(r, RecordingInfo)]
+            result["refused"] = [_plain(r) | {"sha256": r.sha256.hex()} for r in listing
+                                 if isinstance(r, RefusedRecording)]
         finally:
             session.close()
     except DeviceError as exc:

@@ -26,6 +26,8 @@ from dockd.errors import StorageError, StoreExists, StoreFull
 SUFFIX = ".age"
 PARTIAL_SUFFIX = ".partial"
 SIDECAR_SUFFIX = ".partial.resume"
+#: files found where they did not belong, moved aside (never adopted, never overwritten)
+QUARANTINE_DIR = ".quarantine"
 #: longest sanitised component; leaves room for '.', suffixes and a '-NNN' collision counter
 MAX_COMPONENT = 120
 DIR_MODE = 0o700
@@ -109,26 +111,51 @@ def ensure_dir(path: Path) -> None:
             raise storage_error(exc, directory, "creating directory") from exc
 
 
-def partial_path(final: Path) -> Path:
-    return final.with_name("." + final.name + PARTIAL_SUFFIX)
+def partial_path(final: Path, owner: str) -> Path:
+    """The partial one writer (`owner`: its lease token) writes for `final`. Partials are
+    named per writer, so no two writers ever share one, even by mistake."""
+    if not owner or not owner.isalnum():
+        raise StorageError(f"unusable partial owner {owner!r}")
+    return final.with_name(f".{final.name}.{owner}{PARTIAL_SUFFIX}")
+
+
+def partials_for(final: Path) -> list[Path]:
+    """Every writer's partial for `final` (what a new lease holder may take over)."""
+    prefix = f".{final.name}."
+    try:
+        names = [p.name for p in final.parent.iterdir()]
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        if name.startswith(prefix) and name.endswith(PARTIAL_SUFFIX):
+            owner = name[len(prefix):-len(PARTIAL_SUFFIX)]
+            if owner.isalnum():
+                found.append(final.parent / name)
+    return sorted(found)
+
+
+def final_name_of(partial: Path) -> str | None:
+    """The final file name a partial is for (`.<final>.<owner>.partial` → `<final>`)."""
+    name = partial.name
+    if not (name.startswith(".") and name.endswith(PARTIAL_SUFFIX)):
+        return None
+    stem = name[1:-len(PARTIAL_SUFFIX)]
+    final, _, owner = stem.rpartition(".")
+    return final if final and owner.isalnum() else None
+
+
+def take_over(old: Path, new: Path) -> None:
+    """Move a dead writer's partial and its resume state to the new writer's names (the
+    caller holds the recording's lease, so nobody else writes them)."""
+    old.rename(new)
+    if os.path.lexists(sidecar_path(old)):
+        sidecar_path(old).rename(sidecar_path(new))
+    fsync_dir(new.parent)
 
 
 def sidecar_path(partial: Path) -> Path:
     return partial.with_name(partial.name + ".resume")
-
-
-def unique_path(directory: Path, stem: str, suffix: str = SUFFIX) -> Path:
-    """A not-yet-existing `<directory>/<sanitised stem>[-N]<suffix>` with no partial either.
-
-    Only a hint: two writers can race for a name, so `publish` still never replaces.
-    """
-    base = sanitise(stem)
-    for n in range(100_000):
-        name = f"{base}{suffix}" if n == 0 else f"{base}-{n}{suffix}"
-        candidate = directory / name
-        if not os.path.lexists(candidate) and not os.path.lexists(partial_path(candidate)):
-            return candidate
-    raise StorageError(f"{directory}: no free name for {stem!r}")
 
 
 def create_partial(path: Path) -> int:
@@ -189,13 +216,44 @@ def publish(partial: Path, final: Path) -> None:
         raise storage_error(exc, final.parent, "syncing directory") from exc
 
 
-def sha256_file(path: Path, piece: int = 4 << 20) -> str:
-    """The SHA-256 (hex) of a stored file, read in bounded pieces."""
+def sha256_file(path: Path, piece: int = 4 << 20,
+                beat: Callable[[], None] | None = None) -> str:
+    """The SHA-256 (hex) of a stored file, read in bounded pieces; `beat` after each piece
+    (a hash of gigabytes must not look like a hung worker to the watchdog)."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(piece):
             digest.update(chunk)
+            if beat is not None:
+                beat()
     return digest.hexdigest()
+
+
+def quarantine(root: Path, path: Path, when: datetime) -> Path:
+    """Move a file found where it did not belong into `<root>/.quarantine/`, never replacing
+    anything there, and return its new path. Nothing is deleted: a person decides."""
+    qdir = root / QUARANTINE_DIR
+    ensure_dir(qdir)
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        rel = Path(path.name)
+    base = f"{when.astimezone(UTC):%Y%m%dT%H%M%SZ}_" + sanitise("_".join(rel.parts), max_len=180)
+    for n in range(1000):
+        target = qdir / (base if n == 0 else f"{base}.{n}")
+        try:
+            _move_noreplace(path, target)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise storage_error(exc, path, f"moving into {qdir}") from exc
+        try:
+            fsync_dir(qdir)
+            fsync_dir(path.parent)
+        except OSError as exc:
+            raise storage_error(exc, qdir, "syncing quarantine") from exc
+        return target
+    raise StorageError(f"{qdir}: no free name for {path.name}")
 
 
 def remove_quietly(path: Path) -> None:

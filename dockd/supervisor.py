@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from dockd.catalog.types import EventKind
 from dockd.devices import DeviceOpener
 from dockd.errors import DeviceError, DeviceGone, DockdError, NoDriver
 from dockd.events import Action, DeviceEvent, UsbDeviceRef
+from dockd.flags import Flag
 from dockd.ingest import IngestContext, SessionReport, run_dock_session
 from dockd.sdnotify import Liveness, slot_name
 
@@ -53,8 +55,12 @@ class Supervisor:
         #: for --once under simulation: cameras the scenario will still dock
         self.more_to_come = more_to_come
         self.heartbeat = heartbeat
-        #: SIGHUP sets the event; the main loop (not the signal handler) calls `reload`
-        self.reload_requested = threading.Event()
+        #: SIGHUP sets the flag; the main loop (not the signal handler) calls `reload`
+        self.reload_requested = Flag()
+        #: set by the SIGTERM/SIGINT handler (a flag only: dockd/flags.py); the main loop
+        #: says so in the log and to systemd, then stops
+        self.stop_requested: Flag | None = None
+        self.on_stop_requested: Callable[[], None] | None = None
         self.reload: Callable[[Supervisor], object] | None = None
         #: workers register here so the watchdog can tell a stuck one (dockd/sdnotify.py)
         self.liveness = liveness if liveness is not None else Liveness()
@@ -82,6 +88,9 @@ class Supervisor:
         """Until stopped (or, with --once, until every camera has been processed)."""
         try:
             while not self.ctx.stop.is_set():
+                self._check_stop_request()
+                if self.ctx.stop.is_set():
+                    break
                 try:
                     event = self.events.get(timeout=0.1)
                 except queue.Empty:
@@ -101,11 +110,31 @@ class Supervisor:
                 if self.once and self._all_done():
                     break
         finally:
-            self._pool.shutdown(wait=True)  # workers see ctx.stop and checkpoint
+            self._await_workers()  # they see ctx.stop and checkpoint
             self._reap()
             if self._health_due.is_set():
                 self.refresh_health()
         return self.state
+
+    def _check_stop_request(self) -> None:
+        """A signal asked to stop: stop the workers, and say so (outside the handler)."""
+        if self.stop_requested is not None and self.stop_requested.is_set():
+            self.stop_requested.clear()
+            self.ctx.stop.set()
+            if self.on_stop_requested is not None:
+                self.on_stop_requested()
+
+    def _await_workers(self) -> None:
+        """Wait for the camera workers, still noticing a stop asked for meanwhile (a
+        SIGTERM while --once waits for its last camera)."""
+        while True:
+            self._check_stop_request()
+            with self._lock:
+                running = [f for f in self._active.values() if not f.done()]
+            if not running:
+                break
+            time.sleep(0.05)
+        self._pool.shutdown(wait=True)
 
     def _all_done(self) -> bool:
         return (self.events.empty() and not self._active and not self.more_to_come())
@@ -203,6 +232,14 @@ class Supervisor:
         self._health_due.set()
 
     def _broken(self, ref: UsbDeviceRef, reason: str) -> None:
+        """A camera that could not even be identified or opened: said in the log and in the
+        catalog (`camera_refused`), so `dockctl status` shows it too."""
         log.error("dock_session_failed", slot=ref.slot, port=ref.port_path, error=reason)
         with self._lock:
             self.state.broken[f"slot {ref.slot} ({ref.port_path})"] = reason
+        try:
+            self.ctx.catalog.record_event(EventKind.CAMERA_REFUSED, details={
+                "dock": self.ctx.dock_name, "slot": ref.slot, "port": ref.port_path,
+                "usb_serial": ref.serial, "reason": reason})
+        except DockdError as exc:
+            log.error("camera_refusal_not_recorded", slot=ref.slot, error=str(exc))

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from dockd.anchors import ANCHOR_FILE, Anchor, read_anchors
 from dockd.catalog import AuditRecord, Catalog, ChainProblem, EventKind, RecordingRow
+from dockd.catalog.custody import Custody, facts_of
 from dockd.crypto.keys import X25519Identity
 from dockd.crypto.stream import AgeReader
 from dockd.errors import CryptoError, NoIdentityMatched
-from dockd.store import list_partials
+from dockd.store import QUARANTINE_DIR, SIDECAR_SUFFIX, list_partials
 
 PIECE = 1 << 20
 EVENT_PAGE = 1000
@@ -27,8 +29,9 @@ EVENT_PAGE = 1000
 class Finding:
     """One thing wrong with one file."""
 
-    #: missing | unreadable | stored_hash | decrypt | wrong_identity | plaintext_hash | size
-    #: | not_stored | unknown_file
+    #: missing | unreadable | stored_hash | stored_size | decrypt | wrong_identity
+    #: | plaintext_hash | size | not_stored | unknown_file | key_material | row_differs
+    #: | no_custody | row_missing | chain_event | anchor_file
     problem: str
     path: str
     recording_id: int | None
@@ -42,6 +45,10 @@ class VerifyReport:
     ok_ids: list[int] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     chain: list[ChainProblem] = field(default_factory=list)
+    #: how many witnessed heads the chain was checked against
+    anchors: int = 0
+    #: what sits in the quarantine (not a failure: moved aside on purpose, for a person)
+    quarantined: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -62,29 +69,35 @@ class VerifyReport:
             "findings": [f.__dict__ for f in self.findings],
             "chain_ok": not self.chain,
             "chain_problems": [p.__dict__ for p in self.chain],
+            "anchors_checked": self.anchors,
+            "quarantined": self.quarantined,
         }
 
 
-class _HashingReader:
+class HashingReader:
     """A read-only file wrapper that hashes every byte handed out (one pass for two hashes)."""
 
     def __init__(self, raw: BinaryIO) -> None:
         self._raw = raw
         self.digest = hashlib.sha256()
+        self.size = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n)
         self.digest.update(data)
+        self.size += len(data)
         return data
 
     def readline(self, limit: int = -1) -> bytes:
         data = self._raw.readline(limit)
         self.digest.update(data)
+        self.size += len(data)
         return data
 
     def readinto(self, buf: memoryview | bytearray) -> int:
         n: int = self._raw.readinto(buf)  # type: ignore[attr-defined]
         self.digest.update(memoryview(buf)[:n])
+        self.size += n
         return n
 
     def drain(self) -> None:
@@ -97,37 +110,46 @@ def resolve_store_path(store_path: str) -> Path:
     return Path(store_path).absolute()
 
 
-def check_recording(
-    rec: RecordingRow, identities: Sequence[X25519Identity] | None
-) -> list[Finding]:
-    """Findings for one catalogued stored file ([] = it checks out)."""
+def check_recording(rec: RecordingRow, identities: Sequence[X25519Identity] | None,
+                    facts: Mapping[str, Any] | None = None) -> list[Finding]:
+    """Findings for one stored file ([] = it checks out), judged by the chain's `facts`
+    (the row's own values when none are given): stored size and SHA-256, and with
+    identities the decrypted size and SHA-256 against the camera's."""
+    want = dict(facts) if facts is not None else facts_of(rec)
     label = f"recording {rec.id} ({rec.camera_serial}/{rec.camera_name})"
-    if rec.store_path is None or rec.stored_sha256 is None:
-        return [Finding("not_stored", "", rec.id, f"{label}: status {rec.status} but no stored "
-                        "file or stored hash is catalogued")]
-    path = resolve_store_path(rec.store_path)
+    store_path, stored_sha = want.get("store_path"), want.get("stored_sha256")
+    if store_path is None or stored_sha is None:
+        return [Finding("not_stored", "", rec.id, f"{label}: status {want.get('status')} but "
+                        "no stored file or stored hash is recorded")]
+    path = resolve_store_path(str(store_path))
     where = f"{label} {path}"
-    if not path.is_file():
-        return [Finding("missing", str(path), rec.id, f"{where}: catalogued file is missing")]
+    if not path.is_file() or path.is_symlink():
+        return [Finding("missing", str(path), rec.id, f"{where}: recorded file is missing")]
     findings: list[Finding] = []
     try:
         with path.open("rb") as raw:
-            src = _HashingReader(raw)
+            src = HashingReader(raw)
             if identities is not None:
-                findings += _check_plaintext(rec, src, identities, where, str(path))
+                findings += _check_plaintext(want, rec.id, src, identities, where, str(path))
             src.drain()
             stored = src.digest.hexdigest()
+            size = src.size
     except OSError as exc:
         return [Finding("unreadable", str(path), rec.id, f"{where}: cannot read: {exc}")]
-    if stored != rec.stored_sha256:
+    if stored != stored_sha:
         findings.insert(0, Finding(
             "stored_hash", str(path), rec.id,
-            f"{where}: stored file SHA-256 is {stored}, catalogue says {rec.stored_sha256}"))
+            f"{where}: stored file SHA-256 is {stored}, the custody chain records {stored_sha}"))
+    elif want.get("stored_size") is not None and size != want["stored_size"]:
+        findings.insert(0, Finding(
+            "stored_size", str(path), rec.id,
+            f"{where}: stored file holds {size} bytes, the chain records {want['stored_size']}"))
     return findings
 
 
-def _check_plaintext(rec: RecordingRow, src: _HashingReader,
-                     identities: Sequence[X25519Identity], where: str, path: str) -> list[Finding]:
+def _check_plaintext(want: Mapping[str, Any], rec_id: int, src: HashingReader,
+                     identities: Sequence[X25519Identity], where: str, path: str
+                     ) -> list[Finding]:
     digest = hashlib.sha256()
     size = 0
     try:
@@ -135,65 +157,118 @@ def _check_plaintext(rec: RecordingRow, src: _HashingReader,
             digest.update(piece)
             size += len(piece)
     except NoIdentityMatched:
-        return [Finding("wrong_identity", path, rec.id,
+        return [Finding("wrong_identity", path, rec_id,
                         f"{where}: the given identity cannot decrypt this file")]
     except CryptoError as exc:
-        return [Finding("decrypt", path, rec.id, f"{where}: does not decrypt: {exc}")]
+        return [Finding("decrypt", path, rec_id, f"{where}: does not decrypt: {exc}")]
     found: list[Finding] = []
     plain = digest.hexdigest()
-    expected = rec.plaintext_sha256 or rec.camera_sha256
-    if plain != expected or plain != rec.camera_sha256:
-        found.append(Finding("plaintext_hash", path, rec.id,
-                             f"{where}: decrypted SHA-256 is {plain}, catalogue says {expected}"))
-    if size != rec.size:
-        found.append(Finding("size", path, rec.id,
-                             f"{where}: decrypted {size} bytes, catalogue says {rec.size}"))
+    if plain != want.get("camera_sha256") or plain != (want.get("plaintext_sha256") or plain):
+        found.append(Finding("plaintext_hash", path, rec_id,
+                             f"{where}: decrypted SHA-256 is {plain}, the camera's is "
+                             f"{want.get('camera_sha256')}"))
+    if size != want.get("size"):
+        found.append(Finding("size", path, rec_id, f"{where}: decrypted {size} bytes, "
+                             f"the camera said {want.get('size')}"))
     return found
 
 
 def unknown_files(root: Path, known: set[Path]) -> Iterator[Path]:
-    """Files under root that no catalogued recording names (in-progress partials excepted)."""
+    """Files under root that no recording names (in-progress partials, the quarantine and
+    the anchor file excepted: they are reported on their own)."""
     root = root.absolute()
     if not root.is_dir():
         return
     partials = set(list_partials(root))
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        if here == root:
+            dirnames[:] = [d for d in dirnames if d != QUARANTINE_DIR]
         dirnames.sort()
         for name in sorted(filenames):
-            path = Path(dirpath) / name
+            path = here / name
+            if here == root and name == ANCHOR_FILE:
+                continue
             if path not in known and path not in partials:
                 yield path
         # a symlinked directory is not walked into, but it is not ours either
         for name in dirnames:
-            if (Path(dirpath) / name).is_symlink():
-                yield Path(dirpath) / name
+            if (here / name).is_symlink():
+                yield here / name
+
+
+def orphan_key_files(root: Path) -> list[Path]:
+    """Resume states (each holds a file key) whose partial is gone: key material that must
+    not outlive the partial it was for."""
+    found = set(list_partials(root.absolute()))
+    return sorted(p for p in found if p.name.endswith(SIDECAR_SUFFIX)
+                  and p.with_name(p.name[: -len(".resume")]) not in found)
+
+
+def quarantined(root: Path) -> list[Path]:
+    qdir = root.absolute() / QUARANTINE_DIR
+    return sorted(p for p in qdir.iterdir()) if qdir.is_dir() else []
 
 
 def verify_store(catalog: Catalog, root: Path,
-                 identities: Sequence[X25519Identity] | None = None) -> VerifyReport:
-    """Check every recording the catalog says is stored; append `verified_later` for each ok."""
+                 identities: Sequence[X25519Identity] | None = None,
+                 anchors: Sequence[Anchor] = ()) -> VerifyReport:
+    """Check the chain (with every anchor: the store's anchor file and those given), every
+    row against the chain, and every file the chain says is stored against the chain's
+    hashes; find files nobody recorded and key material left behind. Appends
+    `verified_later` for each recording that checks out."""
     report = VerifyReport(decrypted=identities is not None)
+    witnessed, unreadable = read_anchors(root)
+    report.findings += [Finding("anchor_file", "", None, p) for p in unreadable]
+    everything = [*witnessed, *anchors]
+    report.anchors = len(everything)
+    report.chain = catalog.verify_chain(anchors=[(a.seq, a.hash) for a in everything])
     known: set[Path] = set()
-    for rec in catalog.recordings():
-        if rec.store_path is None and rec.stored_sha256 is None:
-            continue  # never stored (pending, transferring, failed): nothing on disk to check
+    for rec, custody in catalog.iter_custody():
+        report.findings += _custody_findings(rec, custody)
+        if rec is None:
+            continue
+        facts = custody.facts if custody.facts is not None else facts_of(rec)
+        for value in {facts.get("store_path"), rec.store_path} - {None}:
+            known.add(resolve_store_path(str(value)))
+        if facts.get("store_path") is None and rec.store_path is None:
+            continue  # never stored (pending, failed, refused): nothing on disk to check
         report.checked += 1
-        if rec.store_path is not None:
-            known.add(resolve_store_path(rec.store_path))
-        found = check_recording(rec, identities)
-        if found:
+        found = check_recording(rec, identities, facts)
+        if found or custody.mismatch(rec) or custody.problems:
             report.findings += found
             continue
         report.ok_ids.append(rec.id)
         catalog.record_event(
             EventKind.VERIFIED_LATER, camera_serial=rec.camera_serial, recording_id=rec.id,
-            details={"stored_sha256": rec.stored_sha256, "plaintext_checked": report.decrypted})
+            details={"stored_sha256": facts.get("stored_sha256"),
+                     "plaintext_checked": report.decrypted})
     for path in unknown_files(root, known):
         report.findings.append(Finding(
             "unknown_file", str(path), None,
-            f"{path}: file in the store that the catalogue does not know"))
-    report.chain = catalog.verify_chain()
+            f"{path}: file in the store that no recording names"))
+    for path in orphan_key_files(root):
+        report.findings.append(Finding(
+            "key_material", str(path), None,
+            f"{path}: resume state (it holds a file key) without its partial; remove it"))
+    report.quarantined = [str(p) for p in quarantined(root)]
     return report
+
+
+def _custody_findings(rec: RecordingRow | None, custody: Custody) -> list[Finding]:
+    if rec is None:
+        return [Finding("row_missing", "", custody.recording_id,
+                        f"recording {custody.recording_id}: the custody chain names it, but "
+                        "the catalog has no row for it (deleted?)")]
+    label = f"recording {rec.id} ({rec.camera_serial}/{rec.camera_name})"
+    found = [Finding("chain_event", "", rec.id, f"{label}: {p}") for p in custody.problems]
+    if custody.facts is None:
+        found.append(Finding("no_custody", rec.store_path or "", rec.id,
+                             f"{label}: no custody event vouches for this row"))
+    else:
+        found += [Finding("row_differs", rec.store_path or "", rec.id, f"{label}: {d}")
+                  for d in custody.mismatch(rec)]
+    return found
 
 
 # --- the custody trail --------------------------------------------------------------------

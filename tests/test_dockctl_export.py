@@ -62,15 +62,16 @@ def test_export_never_overwrites(world: World, tmp_path: Path) -> None:
     assert world.events("exported") == []
 
 
-def test_export_refuses_a_plaintext_that_does_not_match(world: World, tmp_path: Path) -> None:
+def test_export_refuses_a_row_whose_hashes_were_edited(world: World, tmp_path: Path) -> None:
     rec = world.recordings()["B_0002.MP4"]
     world.sql("UPDATE recordings SET camera_sha256 = ?, plaintext_sha256 = ? WHERE id = ?",
               "0" * 64, "0" * 64, rec.id)
     out = tmp_path / "out"
     result = world.dockctl("export", str(rec.id), "--identity", str(world.key), "--out", str(out))
     assert result.exit_code == VerifyFailed.exit_code
-    assert f"recording {rec.id} (B_0002.MP4): decrypted 65536 bytes" in result.stderr
-    assert list(out.iterdir()) == []  # nothing half-exported is left behind
+    assert f"recording {rec.id} (NC-1/B_0002.MP4): camera_sha256: the row says" in result.stderr
+    assert "nothing written" in result.stderr
+    assert not out.exists()  # checked before a byte was written
 
 
 def test_clear_errors_for_unknown_id_wrong_and_missing_identity(world: World,

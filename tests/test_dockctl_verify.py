@@ -59,7 +59,7 @@ def test_one_flipped_stored_byte_fails_and_names_the_file(world: World) -> None:
     assert problems == {(rec.id, "stored_hash"), (rec.id, "decrypt")}
 
 
-def test_identity_catches_wrong_plaintext_whose_stored_hash_was_updated(world: World,
+def test_altered_footage_reencrypted_with_its_row_updated_is_caught(world: World,
                                                                       tmp_path: Path) -> None:
     rec = world.recordings()["B_0002.MP4"]
     assert rec.store_path is not None
@@ -73,14 +73,18 @@ def test_identity_catches_wrong_plaintext_whose_stored_hash_was_updated(world: W
     new_hash = hashlib.sha256(Path(rec.store_path).read_bytes()).hexdigest()
     world.sql("UPDATE recordings SET stored_sha256 = ? WHERE id = ?", new_hash, rec.id)
 
-    assert world.dockctl("verify").exit_code == 0  # the stored hash alone cannot see it
+    # the chain still records the original stored hash: the file and the edited row both
+    # disagree with it, with or without a key
+    report = world.json("verify")
+    assert sorted((f["recording_id"], f["problem"]) for f in report["findings"]) == [
+        (rec.id, "row_differs"), (rec.id, "stored_hash")]
     result = world.dockctl("verify", "--identity", str(world.key))
     assert result.exit_code == VerifyFailed.exit_code
     assert f"{rec.store_path}: decrypted SHA-256 is {hashlib.sha256(forged).hexdigest()}" \
         in result.stderr
     report = world.json("verify", "--identity", str(world.key))
-    assert [(f["recording_id"], f["problem"]) for f in report["findings"]] == [
-        (rec.id, "plaintext_hash")]
+    assert sorted((f["recording_id"], f["problem"]) for f in report["findings"]) == [
+        (rec.id, "plaintext_hash"), (rec.id, "row_differs"), (rec.id, "stored_hash")]
 
 
 def test_missing_and_unknown_files_are_reported(world: World) -> None:

@@ -4,6 +4,7 @@ the bundled demo scenario, one-line errors with exit code 2 and nothing started.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -80,3 +81,60 @@ def test_run_without_recipients_refuses_to_start(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "encryption.recipients" in done.stderr and "no recipients" in done.stderr
     assert not (tmp_path / "c.sqlite").exists()
+
+
+HOSTILE_PROBE = """
+[dock]
+name = "dock-h"
+slots = 2
+
+[[camera]]
+serial = "NC-H"
+slot = 1
+
+[[camera.recording]]
+name = "[bold red]x[blink].MP4"
+size = 1000
+seed = 1
+started = "2026-11-25T08:00:00Z"
+
+[[camera.recording]]
+name_hex = "63 6c 69 70 e2 80 ae 34 70 6d 2e 65 78 65"
+size = 2000
+seed = 2
+started = "2026-11-25T08:01:00Z"
+
+[[camera.recording]]
+name = "20261125_080200_0003.MP4"
+size = 3000
+seed = 3
+started = "2026-11-25T08:02:00Z"
+"""
+
+
+def test_probe_shows_refused_entries_beside_their_siblings(tmp_path: Path) -> None:
+    scenario = tmp_path / "hostile.toml"
+    scenario.write_text(HOSTILE_PROBE)
+    done = dockd("probe", "--simulate", str(scenario), "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (camera,) = json.loads(done.stdout)["cameras"]
+    assert "error" not in camera
+    assert [r["name"] for r in camera["recordings"]] == ["[bold red]x[blink].MP4",
+                                                         "20261125_080200_0003.MP4"]
+    (refused,) = camera["refused"]
+    assert refused["label"] == "clip\\u202e4pm.exe"
+    assert refused["reason"] == "name contains control/format character U+202E"
+    assert (refused["size"], refused["started"]) == (2000, "2026-11-25T08:01:00+00:00")
+    assert len(refused["sha256"]) == 64
+
+    # names from devices are printed as text, never as markup or raw control characters
+    shown = subprocess.run([str(DOCKD), "probe", "--simulate", str(scenario)],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                           check=False, env={**os.environ, "COLUMNS": "250"})
+    assert shown.returncode == 0, shown.stderr
+    assert "[bold red]x[blink].MP4  1000 B" in shown.stdout
+    assert ("clip\\u202e4pm.exe  2000 B  started 2026-11-25T08:01:00+00:00  sha256 "
+            in shown.stdout)
+    assert "refused: name contains control/format character U+202E" in shown.stdout
+    assert "2 (0.0 MiB) + 1 refused" in shown.stdout and "ok, 1 refused" in shown.stdout
+    assert "\u202e" not in shown.stdout and "\x1b" not in shown.stdout

@@ -72,16 +72,26 @@ def test_file_dir_catalog_then_delete(tmp_path: Path) -> None:
         [{"serial": "NC-DUR-1", "slot": 1, "recording": [recording("a.MP4", 300_000, 5)]}]))
     calls = traced_run(env)
     final_dir = env.store / "NC-DUR-1" / "2026" / "11" / "25"
-    partial, final = final_dir / ".a.MP4.age.partial", final_dir / "a.MP4.age"
+    final = final_dir / "a.MP4.age"
     wal = f"{env.catalog_path}-wal>"
 
     publish = _first(calls, -1, "renameat2 NOREPLACE of the partial", lambda c: c.name in (
-        "renameat2", "linkat", "link") and f'"{partial}"' in c.args and f'"{final}"' in c.args)
+        "renameat2", "linkat", "link") and f'"{final}"' in c.args and ".partial" in c.args)
     if publish.name == "renameat2":
         assert "RENAME_NOREPLACE" in publish.args
+    # the partial is named per writer: .a.MP4.age.<token>.partial
+    named = re.search(r'"(' + re.escape(str(final_dir)) + r'/\.a\.MP4\.age\.\w+\.partial)"',
+                      publish.args)
+    assert named, publish.args
+    partial = Path(named.group(1))
     synced = [c for c in calls if c.index < publish.index and c.name in ("fsync", "fdatasync")
               and f"<{partial}>" in c.args]
     assert synced, "the partial was never fsynced before it was published"
+    # write-ahead: the intent naming the file is committed between its last fsync and the
+    # rename (a WAL sync), and the resume state holding its key is gone before the rename
+    intent = _first(calls, synced[-1].index, "the intent's commit (WAL sync)",
+                    lambda c: c.name in ("fdatasync", "fsync") and wal in c.args)
+    assert intent.index < publish.index, (intent, publish)
     # nothing was written to the partial between its last fsync and the rename
     late = [c for c in calls if synced[-1].index < c.index < publish.index
             and c.name == "write" and f"<{partial}>" in c.args]

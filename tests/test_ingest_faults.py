@@ -18,8 +18,8 @@ from helpers_ingest import (
     EXIT_INCOMPLETE,
     Env,
     Run,
+    age_decrypt_sha256,
     assert_nothing_lost,
-    camera_states,
     leftovers,
     make_env,
     recording,
@@ -29,6 +29,8 @@ from helpers_ingest import (
     still_on_camera,
     stored_files,
 )
+
+from dockd.sim.content import GeneratedContent
 
 MIB = 1 << 20
 KINDS = ["unplug", "stall", "corrupt", "bad_frame", "hash_mismatch", "read_error", "slow"]
@@ -226,10 +228,11 @@ def test_exit_code_is_zero_when_faults_clear_in_the_same_run(tmp_path: Path) -> 
     assert_nothing_lost(env, decrypt=False)
 
 
-def test_same_identity_different_bytes_is_never_deleted_unstored(tmp_path: Path) -> None:
+def test_same_identity_different_bytes_is_a_recording_of_its_own(tmp_path: Path) -> None:
     """A cloned camera (same serial) holding a recording with the same name, start and size
-    as one already stored but different bytes: it is not the stored recording, so it must
-    stay on the camera (and say why) — never be deleted as 'already known'."""
+    as one already stored but other bytes: it is not the stored recording, so it is never
+    deleted as 'already known'; it is stored as a recording of its own (the camera's hash
+    is part of a recording's identity), then deleted like any other."""
     name = "20261125_100000_0007.MP4"
     cams = [
         {"serial": "NC-CLONE", "slot": 1, "recording": [recording(name, 65536, seed=1)]},
@@ -238,11 +241,13 @@ def test_same_identity_different_bytes_is_never_deleted_unstored(tmp_path: Path)
     ]
     env = make_env(tmp_path, scenario_text=scenario_toml(cams))
     run = run_daemon(env, reset=True)
-    states = {s.spec.slot: s for s in camera_states(env)}
-    assert [r.name.decode() for r in states[1].recordings()] == []
-    assert [r.name.decode() for r in states[2].recordings()] == [name], \
-        "the clone's different recording was deleted without a copy"
-    assert run.returncode == EXIT_INCOMPLETE
-    clone = [s for s in run.named("dock_session") if s["slot"] == 2]
-    assert clone and clone[0]["failed"] == 1
-    assert "different" in " ".join(clone[0]["failures"])
+    assert run.returncode == 0, run.stderr
+    assert still_on_camera(env) == {"NC-CLONE": set()}
+    with env.catalog() as catalog:
+        rows = catalog.recordings()
+    assert len(rows) == 2 and {r.camera_name for r in rows} == {name}
+    assert len({r.camera_sha256 for r in rows}) == 2
+    paths = sorted(Path(r.store_path or "").name for r in rows)
+    assert paths == [f"{name}.age", f"{name}~r2.age"]
+    wanted = {GeneratedContent(65536, seed).sha256().hex() for seed in (1, 2)}
+    assert {age_decrypt_sha256(env, Path(r.store_path or "")) for r in rows} == wanted

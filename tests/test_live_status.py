@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from dockd.catalog import Catalog
+from dockd.catalog.lease import LeaseOwner
 from dockd.catalog.live import close_stale, live_status, report_progress
 from dockd.cli.status_cmd import status
 from dockd.model import CameraIdentity, RecordingInfo
@@ -23,7 +24,9 @@ def _setup(tmp_path: Path) -> tuple[Catalog, int, int]:
     sess = catalog.start_session("NC-1", dock="dock-a", slot=3)
     info = RecordingInfo("a.MP4", 1000, NOW, 10.0, 0.0, hashlib.sha256(b"x").digest())
     rec = catalog.recording_for("NC-1", info)
-    att = catalog.begin_attempt(rec.id, session_id=sess.id, offset_from=200)
+    owner = LeaseOwner.here(catalog.host, "killed")  # a session of a daemon since killed
+    catalog.take_lease(rec.id, owner)
+    att = catalog.begin_attempt(rec.id, owner=owner, session_id=sess.id, offset_from=200)
     return catalog, sess.id, att.id
 
 

@@ -46,7 +46,7 @@ def test_fresh_catalog_is_created_at_head_and_matches_the_models(tmp_path):
     with Catalog.open(url_of(db)) as cat, cat.engine.connect() as conn:
         assert set(inspect(conn).get_table_names()) == TABLES
         head = migrate.head_revision()
-        assert migrate.current_revision(conn) == head == migrate.HEAD == "0003_health"
+        assert migrate.current_revision(conn) == head == migrate.HEAD == "0004_custody"
         # the migrations build exactly what the models describe: no drift
         diffs = compare_metadata(
             MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
@@ -92,7 +92,13 @@ def test_upgrade_from_an_old_revision_keeps_data(tmp_path, in_child):
         (rec,) = cat.recordings()
         assert (rec.camera_serial, rec.camera_name, rec.size) == ("OLD1", "a.mp4", 5)
         assert rec.started == datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
-        assert cat.status_snapshot().audit_seq == 0
+        # 0004 vouched for the row it found: one baseline event carrying its facts
+        (baseline,) = cat.events()
+        assert baseline.kind == "custody_baseline" and baseline.recording_id == rec.id
+        custody = cat.custody(rec.id)
+        assert custody.problems == [] and custody.mismatch(rec) == []
+        assert custody.facts is not None
+        assert custody.facts["started"] == "2026-11-01T08:00:00.000000Z"
         cat.record_event("verified_later", recording_id=rec.id)
         assert cat.verify_chain() == []
         with cat.engine.connect() as conn:

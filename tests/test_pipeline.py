@@ -27,7 +27,7 @@ from dockd.errors import (
     StoreExists,
     StoreFull,
 )
-from dockd.pipeline import IngestResult, ResumeState, ingest_stream, load_resume
+from dockd.pipeline import ResumeState, Written, ingest_stream, load_resume
 from dockd.sim.content import GeneratedContent
 from dockd.store import list_partials, partial_path, sidecar_path
 
@@ -78,13 +78,14 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, X25519Identity
 
 def _paths(root: Path, name: str = "VID_0001.MP4") -> tuple[Path, Path]:
     final = root / "SN1" / "2026" / "11" / "26" / f"{name}.age"
-    return partial_path(final), final
+    return partial_path(final, "t1"), final
 
 
-def _ingest(content: GeneratedContent, root: Path, ident: X25519Identity, **kw) -> IngestResult:
+def _ingest(content: GeneratedContent, root: Path, ident: X25519Identity, **kw) -> Written:
+    """Write and publish (the daemon records its intent in between)."""
     partial, final = _paths(root)
     stream = kw.pop("stream", None) or ContentStream(content)
-    return ingest_stream(
+    written = ingest_stream(
         stream,
         expected_size=content.size,
         expected_sha256=kw.pop("expected_sha256", None) or content.sha256(),
@@ -93,6 +94,8 @@ def _ingest(content: GeneratedContent, root: Path, ident: X25519Identity, **kw) 
         final_path=final,
         **kw,
     )
+    written.publish(final)
+    return written
 
 
 def _age_plaintext_sha(path: Path, keyfile: Path) -> str:
@@ -306,7 +309,7 @@ RESTART_CHILD = textwrap.dedent("""
     content = GeneratedContent(int(sys.argv[4]), seed=77)
     ingest_stream(Slow(content), expected_size=content.size, expected_sha256=content.sha256(),
                   recipients=[parse_recipient(sys.argv[3])], partial_path=Path(sys.argv[1]),
-                  final_path=Path(sys.argv[2]), checkpoint_every=65536)
+                  final_path=Path(sys.argv[2]), checkpoint_every=65536).publish(Path(sys.argv[2]))
 """)
 
 
@@ -411,3 +414,78 @@ def test_buffered_fallback_when_filesystem_refuses_direct_io(tmp_path, keys, mon
     _ingest(content, tmp_path, ident, resume_state=state,
             stream=ContentStream(content, state.plaintext_offset))
     assert _age_plaintext_sha(final, keyfile) == content.sha256().hex()
+
+
+def _written(content: GeneratedContent, root: Path, ident: X25519Identity, **kw) -> Written:
+    partial, final = _paths(root)
+    return ingest_stream(ContentStream(content), expected_size=content.size,
+                         expected_sha256=content.sha256(), recipients=[ident.recipient()],
+                         partial_path=partial, final_path=final, **kw)
+
+
+def test_publish_links_the_inode_that_was_written_never_what_the_name_points_to(tmp_path, keys):
+    """A second writer (or anyone) replacing the partial's name between the write and the
+    publish must not get its file published as this transfer's copy."""
+    _, ident = keys
+    content = GeneratedContent(300_000, seed=5)
+    written = _written(content, tmp_path, ident, checkpoint_every=CHUNK, batch_bytes=CHUNK)
+    partial, final = _paths(tmp_path)
+    impostor = partial.with_name("impostor")
+    impostor.write_bytes(b"truncated" * 10)
+    os.replace(impostor, partial)  # the name now points at another inode
+    with pytest.raises(StorageError, match="no longer the file this transfer wrote"):
+        written.publish(final)
+    assert not final.exists()
+    assert not sidecar_path(partial).exists()  # the key never outlives its partial
+
+
+def test_publish_refuses_a_partial_changed_after_its_last_fsync(tmp_path, keys):
+    _, ident = keys
+    content = GeneratedContent(300_000, seed=6)
+    written = _written(content, tmp_path, ident)
+    partial, final = _paths(tmp_path)
+    with partial.open("ab") as f:  # same inode, one more byte
+        f.write(b"x")
+    with pytest.raises(StorageError, match="replaced or changed"):
+        written.publish(final)
+    assert not final.exists()
+
+
+def test_published_file_has_no_resume_state_beside_it(tmp_path, keys):
+    _, ident = keys
+    content = GeneratedContent(3 * CHUNK + 7, seed=7)
+    written = _written(content, tmp_path, ident, checkpoint_every=CHUNK, batch_bytes=CHUNK)
+    partial, final = _paths(tmp_path)
+    assert sidecar_path(partial).exists()  # checkpointed while it was written
+    stamp = written.publish(final)
+    assert final.exists() and not partial.exists() and not sidecar_path(partial).exists()
+    assert stamp.same_inode(os.lstat(final)) and stamp.size == final.stat().st_size
+
+
+def test_keep_leaves_the_partial_to_resume_from(tmp_path, keys):
+    _, ident = keys
+    content = GeneratedContent(3 * CHUNK + 7, seed=8)
+    written = _written(content, tmp_path, ident, checkpoint_every=CHUNK, batch_bytes=CHUNK)
+    written.keep()
+    partial, _ = _paths(tmp_path)
+    state = load_resume(partial, expected_size=content.size, expected_sha256=content.sha256(),
+                        recipients=[ident.recipient()])
+    assert state is not None and state.plaintext_offset > 0
+    written.discard()  # after keep: closes nothing twice, removes nothing
+    assert partial.exists()
+
+
+def test_a_long_resume_check_beats_the_watchdog(tmp_path, keys):
+    _, ident = keys
+    content = GeneratedContent(40 * CHUNK, seed=9)
+    partial, final = _paths(tmp_path)
+    with pytest.raises(DeviceGone):
+        ingest_stream(ContentStream(content, fail_at=38 * CHUNK), expected_size=content.size,
+                      expected_sha256=content.sha256(), recipients=[ident.recipient()],
+                      partial_path=partial, final_path=final, checkpoint_every=CHUNK)
+    beats: list[float] = []
+    state = load_resume(partial, expected_size=content.size, expected_sha256=content.sha256(),
+                        recipients=[ident.recipient()], batch_bytes=4 * CHUNK,
+                        beat=lambda: beats.append(time.monotonic()))
+    assert state is not None and state.chunks == 38
+    assert len(beats) == 10  # one per 4-chunk batch of the 38 durable chunks

@@ -14,17 +14,21 @@ from hypothesis import strategies as st
 from dockd import store
 from dockd.errors import StorageError, StoreExists, StoreFull
 from dockd.store import (
+    QUARANTINE_DIR,
     clean_partials,
     create_partial,
     ensure_dir,
+    final_name_of,
     list_partials,
     partial_path,
+    partials_for,
     publish,
+    quarantine,
     recording_dir,
     sanitise,
     sidecar_path,
     storage_error,
-    unique_path,
+    take_over,
 )
 
 
@@ -97,8 +101,8 @@ def test_ensure_dir_refuses_symlinked_or_file_components(tmp_path):
 
 
 def test_partial_is_exclusive_and_private(tmp_path):
-    path = partial_path(tmp_path / "a.age")
-    assert path.name == ".a.age.partial"
+    path = partial_path(tmp_path / "a.age", "ab12")
+    assert path.name == ".a.age.ab12.partial"
     fd = create_partial(path)
     os.close(fd)
     assert path.stat().st_mode & 0o777 == 0o600
@@ -107,7 +111,7 @@ def test_partial_is_exclusive_and_private(tmp_path):
 
 
 def _write_partial(final: Path, data: bytes) -> Path:
-    part = partial_path(final)
+    part = partial_path(final, "w1")
     fd = create_partial(part)
     try:
         os.write(fd, data)
@@ -142,29 +146,56 @@ def test_publish_refuses_cross_directory(tmp_path):
         publish(part, tmp_path / "d" / "a.age")
 
 
-def test_unique_path_never_returns_an_existing_path(tmp_path):
-    first = unique_path(tmp_path, "VID.MP4")
-    assert first == tmp_path / "VID.MP4.age"
-    first.write_bytes(b"")
-    second = unique_path(tmp_path, "VID.MP4")
-    assert second == tmp_path / "VID.MP4-1.age"
-    # a name whose partial is in flight is taken too
-    partial_path(second).write_bytes(b"")
-    third = unique_path(tmp_path, "VID.MP4")
-    assert third == tmp_path / "VID.MP4-2.age"
-    # a dangling symlink is an existing path
-    third.symlink_to(tmp_path / "nowhere")
-    assert unique_path(tmp_path, "VID.MP4") == tmp_path / "VID.MP4-3.age"
+def test_partials_are_named_per_writer_and_found_by_their_final_name(tmp_path):
+    final = tmp_path / "VID.MP4.age"
+    mine, theirs = partial_path(final, "aaaa"), partial_path(final, "bbbb")
+    assert mine != theirs
+    for part in (mine, theirs):
+        part.write_bytes(b"")
+    (tmp_path / ".VID.MP4.age.partial").write_bytes(b"")  # an old unowned name: not a writer's
+    (tmp_path / ".other.age.cccc.partial").write_bytes(b"")
+    assert partials_for(final) == sorted([mine, theirs])
+    assert final_name_of(mine) == "VID.MP4.age"
+    assert final_name_of(tmp_path / "VID.MP4.age") is None
+    for bad in ("", "a/b", "..", "a.b"):
+        with pytest.raises(StorageError):
+            partial_path(final, bad)
+
+
+def test_take_over_moves_the_partial_and_its_resume_state(tmp_path):
+    final = tmp_path / "VID.MP4.age"
+    dead, mine = partial_path(final, "dead"), partial_path(final, "mine")
+    dead.write_bytes(b"data")
+    sidecar_path(dead).write_text("{}")
+    take_over(dead, mine)
+    assert mine.read_bytes() == b"data" and sidecar_path(mine).read_text() == "{}"
+    assert not dead.exists() and not sidecar_path(dead).exists()
+
+
+def test_quarantine_moves_aside_and_never_replaces(tmp_path):
+    when = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+    day = tmp_path / "SN1" / "2026" / "11" / "25"
+    day.mkdir(parents=True)
+    first = day / "A.MP4.age"
+    first.write_bytes(b"one")
+    moved = quarantine(tmp_path, first, when)
+    assert moved.parent == tmp_path / QUARANTINE_DIR and moved.read_bytes() == b"one"
+    assert moved.name == "20261129T080000Z_SN1_2026_11_25_A.MP4.age"
+    assert not first.exists()
+    first.write_bytes(b"two")  # the same path, the same second: a second name, not a replace
+    again = quarantine(tmp_path, first, when)
+    assert again != moved and again.read_bytes() == b"two" and moved.read_bytes() == b"one"
+    assert (tmp_path / QUARANTINE_DIR).stat().st_mode & 0o777 == 0o700
 
 
 def test_stray_partials_are_listed_and_cleaned_except_kept(tmp_path):
     day = tmp_path / "SN1" / "2026" / "11" / "26"
     day.mkdir(parents=True)
-    keep = _write_partial(day / "keep.age", b"k")
+    keep = _write_partial(day / "keep.age", b"k")  # .keep.age.w1.partial
     sidecar_path(keep).write_text("{}")
     stray = _write_partial(day / "stray.age", b"s")
     sidecar_path(stray).write_text("{}")
-    orphan_tmp = day / ".other.age.partial.resume.tmp"
+    orphan_tmp = day / ".other.age.w2.partial.resume.tmp"
     orphan_tmp.write_text("{}")
     evidence = day / "done.age"
     evidence.write_bytes(b"evidence")

@@ -171,7 +171,8 @@ def _ingest_tail(root: Path, size: int) -> tuple[Path, int | None]:
         result = ingest_stream(_Stream(content), expected_size=size,
                                expected_sha256=hashlib.sha256(buf).digest(),
                                recipients=[X25519Identity.generate().recipient()],
-                               partial_path=partial_path(final), final_path=final)
+                               partial_path=partial_path(final, "t1"), final_path=final)
+        result.publish(final)
     except StorageError:
         return final, None
     return final, result.stored_bytes

@@ -40,7 +40,7 @@ from helpers_ingest import (
 )
 
 from dockd.catalog.rows import RecordingRow
-from dockd.store import PARTIAL_SUFFIX, sidecar_path
+from dockd.store import final_name_of, sidecar_path
 
 DOCKCTL = DOCKD.with_name("dockctl")
 KIB, MIB = 1 << 10, 1 << 20
@@ -307,10 +307,10 @@ def unexplained_leftovers(env: Env, on_camera: dict[str, set[str]]) -> list[Path
     found = set(leftovers(env))
     kept: set[Path] = set()
     for path in found:
-        if path.name.startswith(".") and path.name.endswith(PARTIAL_SUFFIX) and (
-                sidecar_path(path) in found):
+        final = final_name_of(path)
+        if final is not None and sidecar_path(path) in found:
             serial = path.relative_to(env.store).parts[0]
-            stem = path.name[1:-len(PARTIAL_SUFFIX)].removesuffix(".age")
+            stem = final.removesuffix(".age")
             if re.sub(r"~r\d+$", "", stem) in on_camera.get(serial, set()):
                 kept |= {path, sidecar_path(path)}
     return sorted(found - kept)

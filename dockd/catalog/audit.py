@@ -86,7 +86,8 @@ def event_hash(
     return hashlib.sha256(encoded).hexdigest()
 
 
-def _hash_of(ev: AuditEvent) -> str:
+def hash_of(ev: AuditEvent | AuditRecord) -> str:
+    """The hash an event (row or record) must carry."""
     return event_hash(
         seq=ev.seq,
         at=ev.at,
@@ -132,7 +133,7 @@ def append(
         prev_hash=head.hash,
         hash="",
     )
-    ev.hash = _hash_of(ev)
+    ev.hash = hash_of(ev)
     session.add(ev)
     head.seq = seq
     head.hash = ev.hash
@@ -154,7 +155,9 @@ def verify(session: Session, anchors: Iterable[tuple[int, str]] = ()) -> list[Ch
     a consistent rewrite of the tail together with the head row.
     """
     problems: list[ChainProblem] = []
-    wanted = dict(anchors)
+    wanted: dict[int, set[str]] = {}
+    for seq, digest in anchors:
+        wanted.setdefault(seq, set()).add(digest)
     head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one_or_none()
     if head is None:
         return [ChainProblem(None, "tail", "the audit head row is missing")]
@@ -168,7 +171,7 @@ def verify(session: Session, anchors: Iterable[tuple[int, str]] = ()) -> list[Ch
                     f"events {expected_seq}..{ev.seq - 1} are missing before event {ev.seq}",
                 )
             )
-        if _hash_of(ev) != ev.hash:
+        if hash_of(ev) != ev.hash:
             problems.append(
                 ChainProblem(
                     ev.seq,
@@ -185,12 +188,13 @@ def verify(session: Session, anchors: Iterable[tuple[int, str]] = ()) -> list[Ch
                     "(removed, inserted or reordered events)",
                 )
             )
-        if ev.seq in wanted and wanted.pop(ev.seq) != ev.hash:
+        if ev.seq in wanted and wanted.pop(ev.seq) != {ev.hash}:
             problems.append(
                 ChainProblem(
                     ev.seq,
                     "anchor",
-                    f"event {ev.seq} is not the one anchored outside the catalog",
+                    f"event {ev.seq} is not the one anchored outside the catalog "
+                    "(its hash differs from the witnessed head)",
                 )
             )
         expected_seq, expected_prev = ev.seq + 1, ev.hash
@@ -209,7 +213,24 @@ def verify(session: Session, anchors: Iterable[tuple[int, str]] = ()) -> list[Ch
             ChainProblem(
                 seq,
                 "anchor",
-                f"anchored event {seq} is no longer in the chain",
+                f"anchored event {seq} is no longer in the chain (it ends at {last_seq}): "
+                "its tail was cut, or the catalog was restored from an older backup",
             )
         )
+    return problems
+
+
+def check_anchors(session: Session, anchors: Iterable[tuple[int, str]]) -> list[ChainProblem]:
+    """A cheap check, without walking the chain: each anchored event is still there, whole,
+    with the anchored hash."""
+    problems: list[ChainProblem] = []
+    for seq, digest in anchors:
+        ev = session.get(AuditEvent, seq)
+        if ev is None:
+            problems.append(ChainProblem(seq, "anchor", f"anchored event {seq} is no longer "
+                                         "in the chain: its tail was cut, or the catalog was "
+                                         "restored from an older backup"))
+        elif ev.hash != digest or hash_of(ev) != ev.hash:
+            problems.append(ChainProblem(seq, "anchor", f"event {seq} is not the one anchored "
+                                         "outside the catalog"))
     return problems

@@ -6,13 +6,24 @@ Progress is not custody: updating an attempt's byte count writes no audit event.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 
 from dockd.catalog.repo import Catalog
-from dockd.catalog.schema import Camera, Dock, DockSession, Port, Recording, TransferAttempt
+from dockd.catalog.schema import (
+    AuditEvent,
+    Camera,
+    Dock,
+    DockSession,
+    Port,
+    Recording,
+    TransferAttempt,
+)
+from dockd.catalog.types import EventKind
 
 
 @dataclass(frozen=True)
@@ -46,11 +57,48 @@ class RecentError:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A custody event a person should see: a file moved aside, a camera whose listing or
+    identity was refused, the chain disagreeing with its witness."""
+
+    at: datetime
+    kind: str
+    serial: str | None
+    #: one line for a person
+    message: str
+
+
+@dataclass(frozen=True)
 class LiveStatus:
     docked: list[DockedCamera] = field(default_factory=list)
     in_flight: list[InFlight] = field(default_factory=list)
     recent_errors: list[RecentError] = field(default_factory=list)
     recordings_by_status: dict[str, int] = field(default_factory=dict)
+    #: the latest custody notices, newest first
+    notices: list[Notice] = field(default_factory=list)
+
+
+#: custody events `dockctl status` shows, and how each reads
+NOTICE_KINDS = (EventKind.QUARANTINED, EventKind.LISTING_REFUSED, EventKind.CAMERA_REFUSED,
+                EventKind.WITNESS_DISAGREES, EventKind.COPY_DAMAGED)
+
+
+def notice_text(kind: str, details: dict[str, Any]) -> str:
+    if kind == EventKind.QUARANTINED:
+        return (f"{details.get('from')} moved aside to {details.get('to')}: "
+                f"{details.get('reason')}")
+    if kind == EventKind.LISTING_REFUSED:
+        return f"nothing listed: {details.get('reason')}"
+    if kind == EventKind.CAMERA_REFUSED:
+        return (f"slot {details.get('slot')} ({details.get('port')}): camera refused: "
+                f"{details.get('reason')}")
+    if kind == EventKind.WITNESS_DISAGREES:
+        return (f"the audit chain (head {details.get('head_seq')}) no longer holds the head "
+                f"witnessed at {details.get('anchor_seq')}: restored from a backup, or cut? "
+                "dockctl verify names what differs")
+    if kind == EventKind.COPY_DAMAGED:
+        return f"stored copy damaged, ingested again: {details.get('reason')}"
+    return json.dumps(details)
 
 
 def report_progress(catalog: Catalog, attempt_id: int, transferred: int) -> None:
@@ -61,7 +109,7 @@ def report_progress(catalog: Catalog, attempt_id: int, transferred: int) -> None
                   .values(bytes=transferred))
 
 
-def live_status(catalog: Catalog, *, errors: int = 10) -> LiveStatus:
+def live_status(catalog: Catalog, *, errors: int = 10, notes: int = 20) -> LiveStatus:
     with catalog._read() as s:
         docked = [
             DockedCamera(sess.id, sess.camera_serial, model, dock, slot, sess.docked_at)
@@ -88,13 +136,24 @@ def live_status(catalog: Catalog, *, errors: int = 10) -> LiveStatus:
         ]
         counts = {status: n for status, n in s.execute(
             select(Recording.status, func.count()).group_by(Recording.status))}
-    return LiveStatus(docked, in_flight, recent, counts)
+        notices = []
+        for ev in s.execute(select(AuditEvent).where(AuditEvent.kind.in_(
+                [str(k) for k in NOTICE_KINDS])).order_by(AuditEvent.seq.desc())
+                .limit(notes)).scalars():
+            try:
+                details = json.loads(ev.details)
+            except ValueError:
+                details = {}
+            notices.append(Notice(ev.at, ev.kind, ev.camera_serial,
+                                  notice_text(ev.kind, details if isinstance(details, dict)
+                                              else {})))
+    return LiveStatus(docked, in_flight, recent, counts, notices)
 
 
 def close_stale(catalog: Catalog) -> tuple[int, int]:
     """At start: sessions and attempts a previous run of this host left open (it was killed)
     are closed with a reason, so status never shows ghosts and history stays honest."""
-    host = catalog._host
+    host = catalog.host
     with catalog._read() as s:
         sessions = [row.id for row in s.execute(
             select(DockSession.id).outerjoin(Port, DockSession.port_id == Port.id)

@@ -26,9 +26,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dockd.catalog import audit, migrate
+from dockd.catalog import audit, lease, migrate
+from dockd.catalog.custody import FACTS_KEY, Custody, facts_of
 from dockd.catalog.db import make_engine
 from dockd.catalog.health_repo import HealthRecords
+from dockd.catalog.lease import LeaseOwner
 from dockd.catalog.rows import (
     AttemptRow,
     AuditRecord,
@@ -51,8 +53,8 @@ from dockd.catalog.schema import (
     TransferAttempt,
 )
 from dockd.catalog.types import AttemptOutcome, EventKind, RecordingStatus
-from dockd.errors import CatalogError, DockdError, RecordingStateError
-from dockd.model import CameraIdentity, RecordingInfo
+from dockd.errors import CatalogError, DockdError, LeaseHeld, LeaseLost, RecordingStateError
+from dockd.model import CameraIdentity, RecordingInfo, RefusedRecording
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 S = RecordingStatus
@@ -124,6 +126,11 @@ class Catalog(HealthRecords):
     def engine(self) -> Engine:
         return self._engine
 
+    @property
+    def host(self) -> str:
+        """This host's name in audit events, docks and lease owners."""
+        return self._host
+
     def close(self) -> None:
         self._engine.dispose()
 
@@ -163,7 +170,13 @@ class Catalog(HealthRecords):
         recording_id: int | None = None,
         details: Mapping[str, Any] | None = None,
         actor: str | None = None,
+        rec: Recording | None = None,
     ) -> AuditRecord:
+        """Append an event; with `rec` (flushed) it carries the row's custody facts as they
+        are now, which is what binds the row to the chain (dockd/catalog/custody.py)."""
+        if rec is not None:
+            camera_serial, recording_id = rec.camera_serial, rec.id
+            details = {**(details or {}), FACTS_KEY: facts_of(rec)}
         return audit.append(
             session,
             kind=kind,
@@ -255,9 +268,11 @@ class Catalog(HealthRecords):
             return to_row(SessionRow, row)
 
     def end_session(
-        self, session_id: int, *, outcome: str, counts: SessionCounts | None = None
+        self, session_id: int, *, outcome: str, counts: SessionCounts | None = None,
+        refusal: str | None = None,
     ) -> SessionRow:
-        """The camera left (or the session ended). Appends `undocked` with the counts."""
+        """The camera left (or the session ended). Appends `undocked` with the counts, and
+        `refusal` when nothing of the camera could be listed (why)."""
         counts = counts or SessionCounts()
         with self._write() as s:
             row = s.get(DockSession, session_id)
@@ -269,6 +284,7 @@ class Catalog(HealthRecords):
             row.outcome = outcome
             row.listed, row.already_known = counts.listed, counts.already_known
             row.stored, row.deleted, row.failed = counts.stored, counts.deleted, counts.failed
+            row.refusal = refusal
             self._event(
                 s,
                 EventKind.UNDOCKED,
@@ -281,6 +297,7 @@ class Catalog(HealthRecords):
                     "stored": counts.stored,
                     "deleted": counts.deleted,
                     "failed": counts.failed,
+                    **({"refusal": refusal} if refusal else {}),
                 },
             )
             s.flush()
@@ -296,63 +313,85 @@ class Catalog(HealthRecords):
     # --- recordings ----------------------------------------------------------------
 
     def recording_for(self, serial: str, info: RecordingInfo) -> RecordingRow:
-        """The catalog row of a recording the camera lists, created `pending` if new.
+        """The catalog row of a recording the camera lists, created `pending` (with a
+        `listed` event carrying its facts) if new.
 
-        A recording is the same one when (serial, name, started, size) match, so a camera
-        docked again never gets a recording stored twice.
+        A recording is the same one when (serial, name, started, size, camera SHA-256) match,
+        so a camera docked again never gets a recording stored twice, and a namesake with
+        other bytes (a cloned serial, a reused name) is a recording of its own.
         """
-        found = self._find_recording(serial, info)
-        if found is not None:
+        return self._get_or_add(serial, info.name, info.size, info.started, info.sha256.hex(),
+                                info.duration_s, info.prerecord_s, refusal=None)
+
+    def refuse_recording(self, serial: str, entry: RefusedRecording) -> RecordingRow:
+        """The row of a listing entry refused on its own: status `refused` with the reason
+        (a `refused` event). It is never read nor deleted; it stays on the camera."""
+        return self._get_or_add(serial, entry.label, entry.size, entry.started,
+                                entry.sha256.hex(), entry.duration_s, entry.prerecord_s,
+                                refusal=entry.reason)
+
+    def _get_or_add(self, serial: str, name: str, size: int, started: datetime, sha: str,
+                    duration_s: float, prerecord_s: float, *, refusal: str | None
+                    ) -> RecordingRow:
+        _check_sha("camera_sha256", sha)
+        found = self._find_recording(serial, name, started, size, sha)
+        if found is not None and (refusal is None or found.failure_reason == refusal
+                                  or found.status is not S.REFUSED):
             return found
         now = self._clock()
         try:
             with self._write() as s:
                 # re-check under the write lock (SQLite) ...
-                again = self._find_in(s, serial, info)
-                if again is not None:
-                    return to_row(RecordingRow, again)
+                row = self._find_in(s, serial, name, started, size, sha)
+                if row is not None:
+                    if refusal is not None and row.status == S.REFUSED and (
+                            row.failure_reason != refusal):
+                        row.failure_reason = refusal  # the camera's reason changed wording
+                        row.updated_at = now
+                        self._event(s, EventKind.REFUSED, rec=row, details={"reason": refusal})
+                    return to_row(RecordingRow, row)
                 row = Recording(
-                    camera_serial=serial,
-                    camera_name=info.name,
-                    size=info.size,
-                    started=info.started,
-                    duration_s=info.duration_s,
-                    prerecord_s=info.prerecord_s,
-                    camera_sha256=info.sha256.hex(),
-                    status=S.PENDING.value,
-                    attempts=0,
-                    created_at=now,
-                    updated_at=now,
+                    camera_serial=serial, camera_name=name, size=size, started=started,
+                    duration_s=duration_s, prerecord_s=prerecord_s, camera_sha256=sha,
+                    status=(S.PENDING if refusal is None else S.REFUSED).value,
+                    failure_reason=refusal, attempts=0, created_at=now, updated_at=now,
                 )
                 s.add(row)
                 s.flush()
+                if refusal is None:
+                    self._event(s, EventKind.LISTED, rec=row)
+                else:
+                    self._event(s, EventKind.REFUSED, rec=row, details={"reason": refusal})
                 return to_row(RecordingRow, row)
         except CatalogError as exc:
             # ... or lose the race on the unique key (PostgreSQL) and read the winner, which
             # stays: recordings are never deleted
             if not isinstance(exc.__cause__, IntegrityError):
                 raise
-            winner = self._find_recording(serial, info)
+            winner = self._find_recording(serial, name, started, size, sha)
             if winner is None:
                 raise CatalogError(
-                    f"cannot add recording {info.name!r}: {_reason(exc.__cause__)}"
+                    f"cannot add recording {name!r}: {_reason(exc.__cause__)}"
                 ) from exc.__cause__
             return winner
 
     @staticmethod
-    def _find_in(s: Session, serial: str, info: RecordingInfo) -> Recording | None:
+    def _find_in(s: Session, serial: str, name: str, started: datetime, size: int,
+                 sha: str) -> Recording | None:
         return s.execute(
             select(Recording).where(
                 Recording.camera_serial == serial,
-                Recording.camera_name == info.name,
-                Recording.started == info.started,
-                Recording.size == info.size,
+                Recording.camera_name == name,
+                Recording.started == started,
+                Recording.size == size,
+                Recording.camera_sha256 == sha,
             )
         ).scalar_one_or_none()
 
-    def _find_recording(self, serial: str, info: RecordingInfo) -> RecordingRow | None:
+    def _find_recording(self, serial: str, name: str, started: datetime, size: int,
+                        sha: str) -> RecordingRow | None:
         with self._read() as s:
-            row = self._find_in(s, serial, info)
+            row = self._find_in(s, serial, name, started, size, sha)
             return None if row is None else to_row(RecordingRow, row)
 
     def recording(self, recording_id: int) -> RecordingRow:
@@ -397,15 +436,57 @@ class Catalog(HealthRecords):
         row.updated_at = self._clock()
         return row
 
+    # --- one owner per recording ------------------------------------------------------
+
+    def take_lease(self, recording_id: int, owner: LeaseOwner) -> RecordingRow:
+        """Become the one writer of a recording's files, or raise LeaseHeld naming the owner
+        that still lives (dockd/catalog/lease.py says how that is judged)."""
+        with self._write() as s:
+            rec = self._get_recording(s, recording_id, lock=True)
+            now = self._clock()
+            if rec.lease_owner not in (None, owner.key) and lease.owner_alive(
+                    rec.lease_owner, rec.lease_until, host=self._host, now=now):
+                holder = lease.LeaseOwner.parse(rec.lease_owner or "")
+                raise LeaseHeld(
+                    f"recording {rec.id} ({rec.camera_name}) is being written by "
+                    f"{holder.describe() if holder else rec.lease_owner}")
+            rec.lease_owner, rec.lease_until = owner.key, now + lease.LEASE_TTL
+            return to_row(RecordingRow, rec)
+
+    def renew_lease(self, recording_id: int, owner: LeaseOwner) -> bool:
+        """Extend a lease this owner holds; False when it is no longer this owner's."""
+        with self._write() as s:
+            rec = self._get_recording(s, recording_id, lock=True)
+            if rec.lease_owner != owner.key:
+                return False
+            rec.lease_until = self._clock() + lease.LEASE_TTL
+            return True
+
+    def release_lease(self, recording_id: int, owner: LeaseOwner) -> None:
+        with self._write() as s:
+            rec = self._get_recording(s, recording_id, lock=True)
+            if rec.lease_owner == owner.key:
+                rec.lease_owner, rec.lease_until = None, None
+
+    @staticmethod
+    def _require_lease(rec: Recording, owner: LeaseOwner) -> None:
+        if rec.lease_owner != owner.key:
+            raise LeaseLost(
+                f"recording {rec.id} ({rec.camera_name}): this session no longer holds its "
+                f"lease (held by {rec.lease_owner or 'nobody'}); it writes nothing more")
+
     # --- transfer attempts -----------------------------------------------------------
 
     def begin_attempt(
-        self, recording_id: int, *, session_id: int | None = None, offset_from: int = 0
+        self, recording_id: int, *, owner: LeaseOwner, session_id: int | None = None,
+        offset_from: int = 0,
     ) -> AttemptRow:
-        """A transfer starts. Appends `transfer_started`."""
+        """A transfer starts; the caller holds the recording's lease. Appends
+        `transfer_started` (with the owner)."""
         with self._write() as s:
-            rec = self._move(self._get_recording(s, recording_id, lock=True), _CAN_TRANSFER,
-                             S.TRANSFERRING)
+            rec = self._get_recording(s, recording_id, lock=True)
+            self._require_lease(rec, owner)
+            self._move(rec, _CAN_TRANSFER, S.TRANSFERRING)
             rec.attempts += 1
             att = TransferAttempt(
                 recording_id=recording_id,
@@ -417,11 +498,9 @@ class Catalog(HealthRecords):
             s.add(att)
             s.flush()
             self._event(
-                s,
-                EventKind.TRANSFER_STARTED,
-                camera_serial=rec.camera_serial,
-                recording_id=recording_id,
-                details={"attempt": att.id, "session": session_id, "offset_from": offset_from},
+                s, EventKind.TRANSFER_STARTED, rec=rec,
+                details={"attempt": att.id, "session": session_id, "offset_from": offset_from,
+                         "owner": owner.key},
             )
             return to_row(AttemptRow, att)
 
@@ -459,8 +538,7 @@ class Catalog(HealthRecords):
             self._event(
                 s,
                 EventKind.TRANSFER_FINISHED if ok else EventKind.TRANSFER_FAILED,
-                camera_serial=rec.camera_serial,
-                recording_id=rec.id,
+                rec=rec,
                 details=details,
             )
             s.flush()
@@ -473,17 +551,48 @@ class Catalog(HealthRecords):
                 to_row(AttemptRow, a) for a in s.execute(q.order_by(TransferAttempt.id)).scalars()
             ]
 
-    # --- the write order: stored → verified → deleted_from_camera ----------------------
+    # --- the write order: intent → stored → verified → deleted_from_camera ------------
+
+    def record_intent(self, recording_id: int, owner: LeaseOwner, *, path: str,
+                      stored_size: int, stored_sha256: str, plaintext_sha256: str,
+                      attempt_id: int | None = None) -> AuditRecord:
+        """Say, durably, which file is about to be published for a recording: its path,
+        size and SHA-256. Only a file that matches an intent is ever adopted."""
+        _check_sha("stored_sha256", stored_sha256)
+        _check_sha("plaintext_sha256", plaintext_sha256)
+        with self._write() as s:
+            rec = self._get_recording(s, recording_id, lock=True)
+            self._require_lease(rec, owner)
+            if plaintext_sha256 != rec.camera_sha256:
+                raise RecordingStateError(
+                    f"recording {recording_id} ({rec.camera_name}): plaintext SHA-256 "
+                    f"{plaintext_sha256} differs from the camera's {rec.camera_sha256}")
+            return self._event(
+                s, EventKind.PUBLISH_INTENT, camera_serial=rec.camera_serial,
+                recording_id=rec.id,
+                details={"path": path, "stored_size": stored_size,
+                         "stored_sha256": stored_sha256, "plaintext_sha256": plaintext_sha256,
+                         "attempt": attempt_id, "owner": owner.key})
 
     def mark_stored(
-        self, recording_id: int, store_path: str, plaintext_sha256: str, stored_sha256: str
+        self, recording_id: int, owner: LeaseOwner, *, store_path: str, plaintext_sha256: str,
+        stored_sha256: str, stored_size: int, adopted: bool = False,
     ) -> RecordingRow:
-        """The stored file is durable. Refuses a plaintext hash that differs from the camera's."""
+        """The stored file is durable at `store_path`. Refused unless the caller holds the
+        lease and the chain's last intent names exactly this file (path, size, hashes)."""
         _check_sha("plaintext_sha256", plaintext_sha256)
         _check_sha("stored_sha256", stored_sha256)
         try:
             with self._write() as s:
                 rec = self._get_recording(s, recording_id, lock=True)
+                self._require_lease(rec, owner)
+                intent = self._custody_in(s, recording_id).intent
+                wanted = (store_path, stored_size, stored_sha256, plaintext_sha256)
+                if intent is None or (intent.path, intent.stored_size, intent.stored_sha256,
+                                      intent.plaintext_sha256) != wanted:
+                    raise RecordingStateError(
+                        f"recording {recording_id} ({rec.camera_name}): no committed intent "
+                        f"names {store_path} ({stored_size} bytes, SHA-256 {stored_sha256})")
                 if plaintext_sha256 != rec.camera_sha256:
                     raise RecordingStateError(
                         f"recording {recording_id} ({rec.camera_name}): plaintext SHA-256 "
@@ -493,43 +602,26 @@ class Catalog(HealthRecords):
                 rec.store_path = store_path
                 rec.plaintext_sha256 = plaintext_sha256
                 rec.stored_sha256 = stored_sha256
+                rec.stored_size = stored_size
                 rec.failure_reason = None
                 s.flush()
-                self._event(
-                    s,
-                    EventKind.STORED,
-                    camera_serial=rec.camera_serial,
-                    recording_id=rec.id,
-                    details={
-                        "path": store_path,
-                        "plaintext_sha256": plaintext_sha256,
-                        "stored_sha256": stored_sha256,
-                        "size": rec.size,
-                    },
-                )
+                self._event(s, EventKind.ADOPTED if adopted else EventKind.STORED, rec=rec,
+                            details={"intent": intent.seq})
                 return to_row(RecordingRow, rec)
         except CatalogError as exc:
             if isinstance(exc.__cause__, IntegrityError):
                 raise CatalogError(f"store path {store_path} is already catalogued") from exc
             raise
 
-    def mark_verified(self, recording_id: int, *, stored_sha256: str | None = None) -> RecordingRow:
-        """The stored copy was read back and matched; a given re-computed hash is checked."""
+    def mark_verified(self, recording_id: int, owner: LeaseOwner, *,
+                      proof: Mapping[str, Any]) -> RecordingRow:
+        """The stored copy was proven (`proof` says how: the hash taken while writing with
+        the inode unchanged, or a re-read)."""
         with self._write() as s:
             rec = self._get_recording(s, recording_id, lock=True)
-            if stored_sha256 is not None and stored_sha256 != rec.stored_sha256:
-                raise RecordingStateError(
-                    f"recording {recording_id}: stored file hash {stored_sha256} does not match "
-                    f"the catalogued {rec.stored_sha256}"
-                )
+            self._require_lease(rec, owner)
             self._move(rec, {S.STORED}, S.VERIFIED)
-            self._event(
-                s,
-                EventKind.VERIFIED,
-                camera_serial=rec.camera_serial,
-                recording_id=rec.id,
-                details={"stored_sha256": rec.stored_sha256},
-            )
+            self._event(s, EventKind.VERIFIED, rec=rec, details={"proof": dict(proof)})
             s.flush()
             return to_row(RecordingRow, rec)
 
@@ -538,33 +630,116 @@ class Catalog(HealthRecords):
         with self._write() as s:
             rec = self._move(self._get_recording(s, recording_id, lock=True), _CAN_FAIL, S.FAILED)
             rec.failure_reason = reason
-            self._event(
-                s,
-                EventKind.FAILED,
-                camera_serial=rec.camera_serial,
-                recording_id=rec.id,
-                details={"reason": reason},
-            )
+            self._event(s, EventKind.FAILED, rec=rec, details={"reason": reason})
             s.flush()
             return to_row(RecordingRow, rec)
 
-    def mark_deleted_from_camera(self, recording_id: int) -> RecordingRow:
-        """The camera's copy was deleted. Refused unless the recording is verified; booking
-        it twice (two sessions of one serial racing, or a retried delete) is a no-op."""
+    def mark_copy_damaged(self, recording_id: int, owner: LeaseOwner, *, reason: str,
+                          found: Mapping[str, Any]) -> RecordingRow:
+        """The proof before a delete failed: the stored copy is missing or not the one the
+        chain records. The row forgets the copy (the chain keeps its facts, `found` says what
+        was there and where it was moved), so the recording is ingested again from the
+        camera, which still holds it."""
+        with self._write() as s:
+            rec = self._get_recording(s, recording_id, lock=True)
+            self._require_lease(rec, owner)
+            self._move(rec, {S.STORED, S.VERIFIED, S.DELETED_FROM_CAMERA}, S.FAILED)
+            rec.failure_reason = reason
+            rec.store_path = rec.stored_sha256 = rec.plaintext_sha256 = None
+            rec.stored_size = None
+            s.flush()
+            self._event(s, EventKind.COPY_DAMAGED, rec=rec,
+                        details={"reason": reason, "found": dict(found)})
+            return to_row(RecordingRow, rec)
+
+    def mark_deleted_from_camera(self, recording_id: int, *,
+                                 proof: Mapping[str, Any] | None = None) -> RecordingRow:
+        """The camera's copy was deleted (after `proof` of the stored copy, in that session).
+        Refused unless the recording is verified; booking it twice (two sessions of one
+        serial racing, or a retried delete) is a no-op."""
         with self._write() as s:
             rec = self._get_recording(s, recording_id, lock=True)
             if rec.status == S.DELETED_FROM_CAMERA:
                 return to_row(RecordingRow, rec)
             self._move(rec, {S.VERIFIED}, S.DELETED_FROM_CAMERA)
-            self._event(
-                s,
-                EventKind.DELETED_FROM_CAMERA,
-                camera_serial=rec.camera_serial,
-                recording_id=rec.id,
-                details={"name": rec.camera_name},
-            )
+            self._event(s, EventKind.DELETED_FROM_CAMERA, rec=rec,
+                        details={"name": rec.camera_name,
+                                 **({"proof": dict(proof)} if proof is not None else {})})
             s.flush()
             return to_row(RecordingRow, rec)
+
+    # --- what the chain says of a recording ---------------------------------------------
+
+    def custody(self, recording_id: int) -> Custody:
+        """The chain's facts and last intent for one recording, with every one of its
+        events checked against its own hash and its link to the event before it."""
+        with self._read() as s:
+            return self._custody_in(s, recording_id)
+
+    @staticmethod
+    def _custody_in(s: Session, recording_id: int) -> Custody:
+        rows = list(s.execute(
+            select(AuditEvent).where(AuditEvent.recording_id == recording_id)
+            .order_by(AuditEvent.seq)).scalars())
+        custody = Custody(recording_id)
+        if not rows:
+            return custody
+        before = {seq: h for seq, h in s.execute(
+            select(AuditEvent.seq, AuditEvent.hash)
+            .where(AuditEvent.seq.in_([ev.seq - 1 for ev in rows])))}
+        before[0] = audit.GENESIS
+        for ev in rows:
+            record = to_row(AuditRecord, ev)
+            if audit.hash_of(record) != ev.hash:
+                custody.problems.append(f"event {ev.seq} ({ev.kind}) does not match its hash")
+            elif before.get(ev.seq - 1) != ev.prev_hash:
+                custody.problems.append(f"event {ev.seq} ({ev.kind}) does not link to the "
+                                        "event before it")
+            custody.add(record)
+        return custody
+
+    def iter_custody(self, *, page: int = 1000
+                     ) -> Iterator[tuple[RecordingRow | None, Custody]]:
+        """Every recording with what the chain says of it, in id order, streamed (two cursors
+        merged: memory does not grow with the catalog). A recording the chain names but that
+        has no row comes as (None, its custody). Events are not checked here: the chain walk
+        (`verify_chain`) does that once for all."""
+        with self._read() as s:
+            rows = s.execute(select(Recording).order_by(Recording.id)
+                             .execution_options(yield_per=page)).scalars()
+            events = iter(s.execute(
+                select(AuditEvent).where(AuditEvent.recording_id.is_not(None))
+                .order_by(AuditEvent.recording_id, AuditEvent.seq)
+                .execution_options(yield_per=page)).scalars())
+            pending = next(events, None)
+
+            def custody_until(limit: int | None) -> Iterator[Custody]:
+                """Custodies of event-only recordings below `limit`, then `limit`'s own."""
+                nonlocal pending
+                while pending is not None and (limit is None
+                                               or (pending.recording_id or 0) < limit):
+                    orphan = Custody(pending.recording_id or 0)
+                    while pending is not None and pending.recording_id == orphan.recording_id:
+                        orphan.add(to_row(AuditRecord, pending))
+                        pending = next(events, None)
+                    yield orphan
+
+            for row in rows:
+                for orphan in custody_until(row.id):
+                    yield None, orphan
+                custody = Custody(row.id)
+                while pending is not None and pending.recording_id == row.id:
+                    custody.add(to_row(AuditRecord, pending))
+                    pending = next(events, None)
+                yield to_row(RecordingRow, row), custody
+            for orphan in custody_until(None):
+                yield None, orphan
+
+    def head(self) -> tuple[int, str]:
+        """The audit head: (seq, hash) of the last event."""
+        with self._read() as s:
+            row = s.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
+            return row.seq, row.hash
 
     # --- audit ---------------------------------------------------------------------
 
@@ -602,6 +777,11 @@ class Catalog(HealthRecords):
         """
         with self._read() as s:
             return audit.verify(s, anchors)
+
+    def verify_chain_at(self, anchors: Iterable[tuple[int, str]]) -> list[ChainProblem]:
+        """Only that each anchored event is still there with its hash (no chain walk)."""
+        with self._read() as s:
+            return audit.check_anchors(s, anchors)
 
     def status_snapshot(self) -> StatusSnapshot:
         with self._read() as s:

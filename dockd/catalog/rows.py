@@ -45,6 +45,7 @@ class SessionRow:
     stored: int
     deleted: int
     failed: int
+    refusal: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class RecordingRow:
     attempts: int
     created_at: datetime
     updated_at: datetime
+    stored_size: int | None = None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -87,13 +87,18 @@ class DockSession(Base):
     stored: Mapped[int] = mapped_column(Integer, default=0)
     deleted: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
+    #: why nothing of the camera was listed (its listing could not be read), if so
+    refusal: Mapped[str | None] = mapped_column(Text)
 
 
 class Recording(Base):
     __tablename__ = "recordings"
     __table_args__ = (
+        # the camera's hash belongs to the identity: a second recording with the same name,
+        # start and size but other bytes (a cloned serial, a reused name) is its own recording
         UniqueConstraint(
-            "camera_serial", "camera_name", "started", "size", name="uq_recordings_identity"
+            "camera_serial", "camera_name", "started", "size", "camera_sha256",
+            name="uq_recordings_identity",
         ),
         CheckConstraint(STATUS_CHECK, name="status"),
     )
@@ -109,12 +114,18 @@ class Recording(Base):
     camera_sha256: Mapped[str] = mapped_column(String(HASH_LEN))
     plaintext_sha256: Mapped[str | None] = mapped_column(String(HASH_LEN))
     stored_sha256: Mapped[str | None] = mapped_column(String(HASH_LEN))
+    #: bytes of the stored (encrypted) file
+    stored_size: Mapped[int | None] = mapped_column(BigInteger)
     store_path: Mapped[str | None] = mapped_column(Text, unique=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
     failure_reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: the one worker that may write this recording's files (dockd/catalog/lease.py)
+    lease_owner: Mapped[str | None] = mapped_column(String(400))
+    #: for an owner on another host: the lease ends here unless renewed
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TransferAttempt(Base):

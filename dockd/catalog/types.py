@@ -45,7 +45,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class RecordingStatus(enum.StrEnum):
-    """Life of one recording. Only `verified` may become `deleted_from_camera`."""
+    """Life of one recording. Only `verified` may become `deleted_from_camera`; `refused`
+    (a listing entry with a hostile name or metadata) is never read nor deleted."""
 
     PENDING = "pending"
     TRANSFERRING = "transferring"
@@ -53,6 +54,7 @@ class RecordingStatus(enum.StrEnum):
     VERIFIED = "verified"
     FAILED = "failed"
     DELETED_FROM_CAMERA = "deleted_from_camera"
+    REFUSED = "refused"
 
 
 class EventKind(enum.StrEnum):
@@ -69,6 +71,26 @@ class EventKind(enum.StrEnum):
     VERIFIED_LATER = "verified_later"
     CLOCK_SET = "clock_set"
     CAMERA_SEEN = "camera_seen"
+    #: a camera listed a recording the catalog did not know (its facts, as first seen)
+    LISTED = "listed"
+    #: a listing entry refused on its own (hostile name or metadata); it stays on the camera
+    REFUSED = "refused"
+    #: the camera's whole listing could not be read; nothing of it was listed
+    LISTING_REFUSED = "listing_refused"
+    #: a docked device could not even be identified or opened
+    CAMERA_REFUSED = "camera_refused"
+    #: the path, size and SHA-256 of a file about to be published (write-ahead)
+    PUBLISH_INTENT = "publish_intent"
+    #: a file at a recording's path matched its committed intent and was taken as its copy
+    ADOPTED = "adopted"
+    #: a file found where it did not belong was moved aside, never adopted or overwritten
+    QUARANTINED = "quarantined"
+    #: the proof before a delete failed: the stored copy is missing or not what was recorded
+    COPY_DAMAGED = "stored_copy_damaged"
+    #: the facts of a recording catalogued before events carried them (migration 0004)
+    CUSTODY_BASELINE = "custody_baseline"
+    #: the chain disagrees with an anchor kept outside the catalog
+    WITNESS_DISAGREES = "witness_disagrees"
 
 
 class AttemptOutcome(enum.StrEnum):

@@ -11,6 +11,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dockd.cli.common import print_json, reports_errors
 from dockd.config import load_config
@@ -96,6 +97,7 @@ def probe(config_path: Path | None, scenario: Path | None, sim_state: Path | Non
 
 
 def _print_probe(results: list[dict[str, Any]]) -> None:
+    # names, serials, models and errors come from devices: always Text, never markup
     console = Console()
     if not results:
         console.print("No cameras docked.")
@@ -107,17 +109,31 @@ def _print_probe(results: list[dict[str, Any]]) -> None:
         ident = r.get("identity") or {}
         batt = r.get("battery") or {}
         recs = r.get("recordings")
+        refused = r.get("refused") or []
         battery = (f"{batt['soc_percent']:.0f}% {batt['voltage_mv']} mV "
                    f"{batt['temperature_c']:.1f} °C" if batt else "-")
-        table.add_row(str(r["slot"]), ident.get("serial", "?"), r.get("driver") or "-",
-                      ident.get("model", "-"), ident.get("firmware", "-"), battery,
-                      "-" if recs is None else f"{len(recs)} ({_mib(recs):.1f} MiB)",
-                      r.get("error", "ok"))
+        listed = "-" if recs is None else f"{len(recs)} ({_mib(recs):.1f} MiB)"
+        if refused:
+            listed += f" + {len(refused)} refused"
+        if "error" in r:
+            status = Text(r["error"], style="red")
+        elif refused:
+            status = Text(f"ok, {len(refused)} refused", style="yellow")
+        else:
+            status = Text("ok")
+        table.add_row(str(r["slot"]), Text(ident.get("serial", "?")),
+                      Text(r.get("driver") or "-"), Text(ident.get("model", "-")),
+                      Text(ident.get("firmware", "-")), battery, listed, status)
     console.print(table)
     for r in results:
         for rec in r.get("recordings") or []:
-            console.print(f"  slot {r['slot']}  {rec['name']}  {rec['size']} B  "
-                          f"started {rec['started']}  sha256 {rec['sha256'][:16]}…")
+            console.print(Text(f"  slot {r['slot']}  {rec['name']}  {rec['size']} B  "
+                               f"started {rec['started']}  sha256 {rec['sha256'][:16]}…"))
+        for rec in r.get("refused") or []:
+            console.print(Text.assemble(
+                f"  slot {r['slot']}  {rec['label']}  {rec['size']} B  "
+                f"started {rec['started']}  sha256 {rec['sha256'][:16]}…  ",
+                (f"refused: {rec['reason']}", "yellow")))
 
 
 def _mib(recs: list[dict[str, Any]]) -> float:

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import click
 
+from dockd.anchors import read_anchors
 from dockd.cli.common import reports_errors
 from dockd.cli.dockctl_common import config_option, load, open_catalog
 from dockd.crypto.keys import load_identities
+from dockd.errors import VerifyFailed
 from dockd.export import export_recordings
 
 
@@ -23,13 +25,19 @@ from dockd.export import export_recordings
 def export(config_path: Path, ids: tuple[int, ...], identity: Path, out_dir: Path) -> None:
     """Decrypt recordings ID... into DIR, check their SHA-256, write manifest.json.
 
-    Never overwrites; on any failure removes what it wrote. Records an `exported` event.
+    First checks the audit chain (against the store's anchor file), each row against its
+    custody chain and each stored file against the chain's hashes: any disagreement exits 7
+    and writes nothing. Never overwrites; on any failure removes what it wrote. Records an
+    `exported` event.
     """
     config = load(config_path)
     identities = load_identities(identity)
+    anchors, unreadable = read_anchors(config.storage.path)
+    if unreadable:
+        raise VerifyFailed("the store's anchor file cannot be read: " + "; ".join(unreadable))
     with open_catalog(config) as catalog:
         result = export_recordings(catalog, ids, identities, out_dir,
-                                   identity_source=str(identity))
+                                   identity_source=str(identity), anchors=anchors)
     for f in result.files:
         click.echo(f"{f.path}  {f.size} bytes  sha256 {f.plaintext_sha256}")
     click.echo(f"{result.manifest}")

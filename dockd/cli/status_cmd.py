@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dockd.catalog.live import live_status
 from dockd.cli.common import print_json, reports_errors
@@ -55,6 +56,13 @@ def status(config_path: Path, as_json: bool) -> None:
         errors.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), e.serial, e.recording, e.kind,
                        e.message)
     console.print(errors)
+    if live.notices:
+        # whole lines, never cut: a path or a reason is only useful complete. Text(): they
+        # hold device-given names; never read them as markup
+        console.print("Custody notices (newest first):")
+        for n in live.notices:
+            console.print(Text(f"  {n.at:%Y-%m-%d %H:%M:%S} {n.serial or '-'} {n.kind}: "
+                               f"{n.message}"), soft_wrap=True)
     console.print("Recordings: " + (", ".join(f"{k} {v}" for k, v in
                                               sorted(live.recordings_by_status.items())) or "none"))
 

@@ -19,6 +19,7 @@ from dockd.errors import ConfigError
 from dockd.model import ChargingState, ShiftEventKind
 from dockd.sim.shift_profile import SEGMENT_STATES, ShiftProfile, expand_shift
 from dockd.sim.spec import (
+    FAULT_COMMANDS,
     BatterySpec,
     CameraSpec,
     DockSpec,
@@ -388,9 +389,13 @@ def _fault(t: _Table, names: set[bytes]) -> FaultSpec:
         times = t.integer("times", 1, low=1, what='an integer >= 1 or "always"')
     delay = _req(t.number("delay_s", FaultSpec.delay_s, low=0, high=3600,
                           what="a number from 0 to 3600"))
+    command = _choice(t, "command", "", FAULT_COMMANDS) if t.has("command") else None
+    if command is not None and recording is not None:
+        raise t.error("command", "binds the fault to a command: give it or a recording, "
+                      "not both")
     t.finish()
     return FaultSpec(kind=FaultKind(kind_text), recording=recording, at_byte=at_byte,
-                     times=times, delay_s=delay)
+                     times=times, delay_s=delay, command=command)
 
 
 def _sample(t: _Table) -> ShiftSampleSpec:

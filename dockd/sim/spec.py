@@ -35,6 +35,14 @@ class FaultSpec:
     times: int | None = 1
     #: for SLOW: extra delay per bulk transfer, seconds
     delay_s: float = 0.05
+    #: fire when the host sends this command instead (one of FAULT_COMMANDS), whatever
+    #: recording is read; None = a recording fault as above
+    command: str | None = None
+
+
+#: commands a fault can be bound to (`[[camera.fault]] command = ...`); each driver's
+#: device model maps them onto its own protocol
+FAULT_COMMANDS = ("info", "battery", "shift_log", "list", "delete", "set_clock")
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,12 @@ class _Unplug:
 
 
 _Transfer = bytes | _Raw | _Stall | _Unplug
+#: the scenario's command names (dockd.sim.spec.FAULT_COMMANDS) for NetCo's commands
+_COMMAND_NAMES = {
+    p.Command.GET_INFO: "info", p.Command.GET_BATTERY: "battery",
+    p.Command.GET_SHIFT_LOG: "shift_log", p.Command.LIST_RECORDINGS: "list",
+    p.Command.DELETE: "delete", p.Command.SET_CLOCK: "set_clock",
+}
 #: faults that take effect at exactly at_byte (the others act on whole blocks)
 _CUTTING = frozenset({FaultKind.UNPLUG, FaultKind.STALL, FaultKind.READ_ERROR})
 
@@ -215,6 +221,8 @@ class NetcoCamera:
         lies in [lo, hi), consuming one firing; at_byte past the end counts as the last byte.
         With name None only unbound faults match, and at_byte is ignored."""
         for i, fault in self._faults(kind):
+            if fault.command is not None:
+                continue  # bound to a command: `_fire_on`
             if name is None:
                 if fault.recording is not None:
                     continue
@@ -227,6 +235,15 @@ class NetcoCamera:
             if self.state.take_fault(i):
                 return fault
         return None
+
+    def _fire_on(self, kind: FaultKind, command: str | None) -> bool:
+        """A fault of `kind` bound to `command` (`[[camera.fault]] command = ...`) fires."""
+        if command is None:
+            return False
+        for i, fault in self._faults(kind):
+            if fault.command == command and self.state.take_fault(i):
+                return True
+        return False
 
     def _slow_down(self) -> None:
         if self.spec.hostile.slower_and_slower:
@@ -259,11 +276,20 @@ class NetcoCamera:
         if frame.command is p.Command.DATA:
             yield self._frame(frame.command, frame.seq, p.Status.UNKNOWN_COMMAND)
             return
-        # unbound stall/bad-frame faults hit the next answer of any command
-        if self._fire(FaultKind.STALL, None):
+        # faults bound to this command, then unbound stall/bad-frame faults hit the next
+        # answer of any command
+        op = _COMMAND_NAMES.get(frame.command)
+        if self._fire_on(FaultKind.UNPLUG, op):
+            yield _Unplug()
+            return
+        if self._fire_on(FaultKind.STALL, op) or self._fire(FaultKind.STALL, None):
             yield _Stall()
             return
-        garble = self._fire(FaultKind.BAD_FRAME, None) is not None
+        if self._fire_on(FaultKind.READ_ERROR, op):
+            yield self._frame(frame.command, frame.seq, p.Status.READ_ERROR)
+            return
+        garble = (self._fire_on(FaultKind.BAD_FRAME, op)
+                  or self._fire(FaultKind.BAD_FRAME, None) is not None)
         try:
             if frame.command is p.Command.READ:
                 yield from self._read(frame.seq, p.decode_read_request(frame.payload), garble)
@@ -412,7 +438,7 @@ class NetcoCamera:
         cuts = [
             _at(f, size) for i, f in enumerate(self.spec.faults)
             if f.kind in _CUTTING and f.recording in (None, rec.spec.name)
-            and self.state.faults_left(i) != 0
+            and f.command is None and self.state.faults_left(i) != 0
         ]
         inside = [c for c in cuts if lo < c < hi]
         return min(inside) if inside else None

@@ -30,10 +30,12 @@ from dockd.errors import (
 from dockd.model import (
     BatterySnapshot,
     CameraIdentity,
-    RecordingInfo,
+    ListingEntry,
+    RefusedRecording,
     ShiftEvent,
     ShiftLog,
     ShiftSample,
+    escape_name,
 )
 from dockd_netco import protocol as p
 
@@ -112,9 +114,12 @@ class NetcoSession:
             page += 1
         return ShiftLog(tuple(samples), tuple(events))
 
-    def recordings(self) -> list[RecordingInfo]:
-        entries: list[RecordingInfo] = []
-        names: set[str] = set()
+    def recordings(self) -> list[ListingEntry]:
+        """Every entry the camera lists, in its order. An entry with a hostile name, size
+        or start time, and every entry of a name listed more than once, is refused alone
+        (`RefusedRecording`); paging or totals that do not add up fail the whole listing."""
+        entries: list[ListingEntry] = []
+        raw_names: list[bytes] = []
         page, count, total = 0, 1, -1
         while page < count:
             got = p.decode_list_page(
@@ -124,18 +129,15 @@ class NetcoSession:
                 raise ProtocolError(f"camera changed its recording count from {total} to "
                                     f"{got.total} while listing")
             total = got.total
-            for entry in got.entries:
-                if entry.name in names:
-                    raise ProtocolError(f"camera lists recording {entry.name!r} twice")
-                names.add(entry.name)
-                entries.append(entry)
+            entries.extend(got.entries)
+            raw_names.extend(got.raw_names)
             if len(entries) > total:
                 raise ProtocolError(f"camera listed more recordings than its total {total}")
             page += 1
         if len(entries) != total:
             raise ProtocolError(f"camera announced {total} recordings but listed "
                                 f"{len(entries)}")
-        return entries
+        return _refuse_duplicates(entries, raw_names)
 
     def open_recording(self, name: str, offset: int = 0) -> NetcoStream:
         if not 0 <= offset <= p.MAX_RECORDING_SIZE:
@@ -272,6 +274,29 @@ def _check_paging(page: int, page_count: int, want: int, count: int) -> int:
     if want > 0 and page_count != count:
         raise ProtocolError(f"camera changed its page count from {count} to {page_count}")
     return page_count
+
+
+def _refuse_duplicates(entries: list[ListingEntry],
+                       raw_names: list[bytes]) -> list[ListingEntry]:
+    """Refuse every entry whose name the camera lists more than once: READ and DELETE go by
+    name, so either could reach the other recording (raw bytes compared, refused or not)."""
+    times: dict[bytes, int] = {}
+    for raw in raw_names:
+        times[raw] = times.get(raw, 0) + 1
+    out: list[ListingEntry] = []
+    for entry, raw in zip(entries, raw_names, strict=True):
+        n = times[raw]
+        if n == 1:
+            out.append(entry)
+            continue
+        reason = (f"camera lists this name {n} times: reading or deleting it by name would "
+                  "be ambiguous; kept on the camera")
+        if isinstance(entry, RefusedRecording):
+            reason = f"{entry.reason}; {reason}"
+        out.append(RefusedRecording(
+            label=escape_name(raw), reason=reason, size=entry.size, started=entry.started,
+            sha256=entry.sha256, duration_s=entry.duration_s, prerecord_s=entry.prerecord_s))
+    return out
 
 
 def _wire_name(name: str) -> bytes:

@@ -6,7 +6,8 @@ executable form of that document. Everything is little-endian.
 Decoders treat their input as hostile: every length and count is checked against a fixed
 bound *before* anything is sliced or looped over, and every failure is a
 `dockd.errors.ProtocolError` whose message says what was wrong. Nothing here allocates more
-than the bytes it was handed.
+than the bytes it was handed. One exception to failing as a whole: a listing entry that
+frames cleanly but is unacceptable on its own comes back refused (`decode_list_page`).
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from dockd.model import (
     BatterySnapshot,
     CameraIdentity,
     ChargingState,
+    ListingEntry,
     RecordingInfo,
+    RefusedRecording,
     ShiftEvent,
     ShiftEventKind,
     ShiftSample,
+    escape_name,
 )
 
 # --- USB shape ----------------------------------------------------------------------
@@ -266,32 +270,50 @@ def _text_field(text: str) -> bytes:
     return _name_field(text.encode())
 
 
+#: Cc control, Cf format (e.g. RTL override), Cs/Co surrogates/private, Zl/Zp breaks
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+
+
+def _control_char(text: str) -> str | None:
+    return next((ch for ch in text if unicodedata.category(ch) in _CONTROL_CATEGORIES), None)
+
+
 def _reject_controls(text: str, what: str) -> None:
-    for ch in text:
-        # Cc control, Cf format (e.g. RTL override), Cs/Co surrogates/private, Zl/Zp breaks
-        if unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Zl", "Zp"}:
-            raise ProtocolError(f"{what}: contains control/format character U+{ord(ch):04X}")
+    ch = _control_char(text)
+    if ch is not None:
+        raise ProtocolError(f"{what}: contains control/format character U+{ord(ch):04X}")
+
+
+def name_problem(raw: bytes) -> str | None:
+    """Why `raw` is not a camera file name the host accepts, as one line that does not
+    repeat the name (the caller shows it escaped); None if it is acceptable."""
+    if not raw:
+        return "name is empty"
+    if len(raw) > MAX_NAME_BYTES:
+        return f"name is {len(raw)} bytes, limit {MAX_NAME_BYTES}"
+    try:
+        name = raw.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        return "name is not UTF-8"
+    if "\x00" in name:
+        return "name contains NUL"
+    if "/" in name or "\\" in name:
+        return "name contains a path separator"
+    if name.strip() in {".", ".."}:
+        return "name is a path component ('.' or '..')"
+    ch = _control_char(name)
+    if ch is not None:
+        return f"name contains control/format character U+{ord(ch):04X}"
+    return None
 
 
 def check_name(raw: bytes) -> str:
     """A camera file name as the host accepts it: 1..255 bytes of UTF-8, no path
     separators, no NUL or control characters, not '.' or '..'."""
-    if not raw:
-        raise ProtocolError("recording name is empty")
-    if len(raw) > MAX_NAME_BYTES:
-        raise ProtocolError(f"recording name is {len(raw)} bytes, limit {MAX_NAME_BYTES}")
-    try:
-        name = raw.decode("utf-8", errors="strict")
-    except UnicodeDecodeError:
-        raise ProtocolError(f"recording name is not UTF-8: {raw!r}") from None
-    if "\x00" in name:
-        raise ProtocolError(f"recording name contains NUL: {raw!r}")
-    if "/" in name or "\\" in name:
-        raise ProtocolError(f"recording name contains a path separator: {name!r}")
-    if name in {".", ".."} or name.strip() in {".", ".."}:
-        raise ProtocolError(f"recording name is a path component: {name!r}")
-    _reject_controls(name, f"recording name {name!r}")
-    return name
+    problem = name_problem(raw)
+    if problem is not None:
+        raise ProtocolError(f'recording {problem}: "{escape_name(raw, 80)}"')
+    return raw.decode("utf-8")
 
 
 def _read_name(r: Reader) -> bytes:
@@ -530,7 +552,10 @@ class ListPage:
     page: int
     page_count: int
     total: int
-    entries: tuple[RecordingInfo, ...]
+    #: in wire order; an entry whose own name or metadata is hostile is refused alone
+    entries: tuple[ListingEntry, ...]
+    #: each entry's name as the camera sent it (the host finds names listed twice by these)
+    raw_names: tuple[bytes, ...]
 
 
 def encode_list_page(page: int, page_count: int, total: int,
@@ -544,6 +569,10 @@ def encode_list_page(page: int, page_count: int, total: int,
 
 
 def decode_list_page(payload: Bytes) -> ListPage:
+    """One page of the listing. The page's framing (head, counts, each entry's name length
+    and fixed-size tail, no trailing bytes) must hold or the whole page is a ProtocolError:
+    past a broken frame no entry can be trusted. An entry that frames cleanly but whose
+    name, size or start time is unacceptable comes back as a `RefusedRecording`."""
     r = Reader(payload, "LIST_RECORDINGS answer")
     page, count, total, n = r.unpack(LIST_HEAD)
     _check_page(page, count, MAX_LIST_PAGES, r.what)
@@ -552,20 +581,37 @@ def decode_list_page(payload: Bytes) -> ListPage:
     if n > MAX_ENTRIES_PER_PAGE or n > total:
         raise ProtocolError(f"{r.what}: {n} entries on one page (total {total}, "
                             f"limit {MAX_ENTRIES_PER_PAGE})")
-    entries = []
+    entries: list[ListingEntry] = []
+    raw_names = []
     for _ in range(n):
         raw = _read_name(r)
         size, started, duration_ms, prerecord_ms, sha = r.unpack(ENTRY_TAIL)
-        name = check_name(raw)
-        if size > MAX_RECORDING_SIZE:
-            raise ProtocolError(f"{r.what}: {name!r} claims {size} bytes, limit 1 TiB")
-        entries.append(RecordingInfo(
-            name=name, size=size, started=time_from_wire(started, r.what),
-            duration_s=duration_ms / 1000, prerecord_s=prerecord_ms / 1000,
-            sha256=bytes(sha),
-        ))
+        raw_names.append(raw)
+        entries.append(_list_entry(raw, size, started, duration_ms, prerecord_ms, bytes(sha)))
     r.end()
-    return ListPage(page, count, total, tuple(entries))
+    return ListPage(page, count, total, tuple(entries), tuple(raw_names))
+
+
+def _list_entry(raw: bytes, size: int, started_us: int, duration_ms: int, prerecord_ms: int,
+                sha256: bytes) -> ListingEntry:
+    problems = []
+    name_trouble = name_problem(raw)
+    if name_trouble is not None:
+        problems.append(name_trouble)
+    if size > MAX_RECORDING_SIZE:
+        problems.append(f"claims {size} bytes, limit 1 TiB")
+    try:
+        started = time_from_wire(started_us, "start time")
+    except ProtocolError:
+        problems.append(f"start time {started_us} µs since 1970 is outside years 1-9999")
+        started = _EPOCH
+    if problems:
+        return RefusedRecording(
+            label=escape_name(raw), reason="; ".join(problems), size=size, started=started,
+            sha256=sha256, duration_s=duration_ms / 1000, prerecord_s=prerecord_ms / 1000)
+    return RecordingInfo(name=raw.decode("utf-8"), size=size, started=started,
+                         duration_s=duration_ms / 1000, prerecord_s=prerecord_ms / 1000,
+                         sha256=sha256)
 
 
 # --- READ / DATA ---------------------------------------------------------------------

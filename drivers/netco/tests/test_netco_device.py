@@ -14,6 +14,7 @@ from dockd_netco.host import translate_usb_error
 from netco_rig import make_spec, rec
 
 from dockd.errors import DeviceError, DeviceGone, DeviceRefused, DeviceTimeout, ProtocolError
+from dockd.model import RecordingInfo, RefusedRecording
 from dockd.sim.device import SimGone, SimNoAnswer, SimStall
 from dockd.sim.spec import BatterySpec, FaultKind, FaultSpec
 from dockd.sim.state import CameraState
@@ -124,10 +125,13 @@ def test_values_the_wire_cannot_carry_are_a_firmware_error(tmp_path: Path) -> No
     assert reply.status is p.Status.INTERNAL
 
 
-def test_hostile_names_on_the_camera_reach_the_host_as_protocol_errors(make_rig) -> None:
+def test_a_hostile_name_on_the_camera_reaches_the_host_refused_alone(make_rig) -> None:
     rig = make_rig((rec(b"ok.mp4", 10), rec(b"../../etc/cron.d/x", 10)))
-    with pytest.raises(ProtocolError, match="path separator"):
-        rig.session().recordings()
+    ok, refused = rig.session().recordings()
+    assert isinstance(ok, RecordingInfo) and ok.name == "ok.mp4"
+    assert isinstance(refused, RefusedRecording)
+    assert (refused.label, refused.reason) == ("../../etc/cron.d/x",
+                                               "name contains a path separator")
 
 
 @pytest.mark.parametrize(("error", "kind"), [

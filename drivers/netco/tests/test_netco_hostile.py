@@ -23,6 +23,7 @@ from dockd.errors import (
     ProtocolError,
     Unsupported,
 )
+from dockd.model import RecordingInfo, RefusedRecording
 from dockd.sim.device import SimGone, SimNoAnswer, SimStall
 from dockd.sim.pyusb_backend import SimBackend
 from dockd.sim.spec import CameraSpec
@@ -126,19 +127,97 @@ def block(seq: int, offset: int, data: bytes, crc: int | None = None,
 
 
 @pytest.mark.parametrize(("pages", "message"), [
-    (((1, 1, [entry(b"a/b")]),), "path separator"),
-    (((1, 1, [entry(b"..")]),), "path component"),
-    (((1, 1, [entry(b"\xff")]),), "not UTF-8"),
-    (((1, 2, [entry(b"a"), entry(b"a")]),), "twice"),
     (((1, 3, [entry(b"a")]),), "announced 3 recordings but listed 1"),
     (((2, 1, [entry(b"a")]), (3, 1, [])), "page count from 2 to 3"),
     (((2, 1, [entry(b"a")]), (2, 2, [entry(b"b")])), "recording count from 1 to 2"),
     (((2, 1, [entry(b"a")]), (2, 1, [entry(b"b")])), "more recordings than its total"),
-    (((1, 1, [entry(b"a", p.MAX_RECORDING_SIZE + 1)]),), "1 TiB"),
+    # refused entries count towards the total like any other
+    (((1, 1, [entry(b"a/b"), entry(b"\xff")]),), "2 entries on one page"),
+    (((2, 2, [entry(b"a/b")]), (2, 2, [entry(b"..", p.MAX_RECORDING_SIZE + 1),
+                                       entry(b"c")])), "more recordings than its total 2"),
+    (((1, 3, [entry(b"a/b"), entry(b"a/b")]),), "announced 3 recordings but listed 2"),
 ])
 def test_hostile_listings(pages, message: str) -> None:
     session = open_session(ScriptedCamera({p.Command.LIST_RECORDINGS: listing(*pages)}))
     with pytest.raises(ProtocolError, match=message):
+        session.recordings()
+
+
+def names_and_reasons(listed: list[RecordingInfo | RefusedRecording]) -> list[tuple[str, str]]:
+    return [(e.name, "ok") if isinstance(e, RecordingInfo) else (e.label, e.reason)
+            for e in listed]
+
+
+@pytest.mark.parametrize(("bad", "label", "reason"), [
+    ("clip\u202egpm.exe".encode(), "clip\\u202egpm.exe",
+     "name contains control/format character U+202E"),
+    (b"clip\x1b[2J.mp4", "clip\\x1b[2J.mp4", "name contains control/format character U+001B"),
+    (b"clip\x00.mp4", "clip\\x00.mp4", "name contains NUL"),
+    (b"clip\xff.mp4", "clip\\xff.mp4", "name is not UTF-8"),
+    (b"../../etc/cron.d/x", "../../etc/cron.d/x", "name contains a path separator"),
+    (b"..", "..", "name is a path component ('.' or '..')"),
+])
+def test_a_hostile_name_is_refused_and_its_siblings_listed(bad: bytes, label: str,
+                                                          reason: str) -> None:
+    # across pages: the refused entry sits on the first, a sibling on each page
+    session = open_session(ScriptedCamera({p.Command.LIST_RECORDINGS: listing(
+        (2, 3, [entry(b"first.mp4"), entry(bad, 77)]), (2, 3, [entry(b"last.mp4")]))}))
+    listed = session.recordings()
+    assert names_and_reasons(listed) == [("first.mp4", "ok"), (label, reason),
+                                         ("last.mp4", "ok")]
+    refused = listed[1]
+    assert isinstance(refused, RefusedRecording)
+    assert (refused.size, refused.started, refused.sha256) == (77, WHEN, bytes(32))
+    assert (refused.duration_s, refused.prerecord_s) == (1.0, 0.0)
+
+
+def test_a_size_over_the_limit_is_refused_as_claimed() -> None:
+    huge = p.MAX_RECORDING_SIZE + 1
+    session = open_session(ScriptedCamera({p.Command.LIST_RECORDINGS: listing(
+        (1, 2, [entry(b"huge.mp4", huge), entry(b"ok.mp4")]))}))
+    assert names_and_reasons(session.recordings()) == [
+        ("huge.mp4", f"claims {huge} bytes, limit 1 TiB"), ("ok.mp4", "ok")]
+    assert session.recordings()[0].size == huge  # clamped to nothing
+
+
+DUP = "camera lists this name {} times: reading or deleting it by name would be ambiguous; " \
+      "kept on the camera"
+
+
+def test_every_entry_of_a_name_listed_twice_is_refused() -> None:
+    # on different pages, with different sizes: READ or DELETE by name could reach either
+    session = open_session(ScriptedCamera({p.Command.LIST_RECORDINGS: listing(
+        (2, 4, [entry(b"a.mp4", 10), entry(b"dup.mp4", 20)]),
+        (2, 4, [entry(b"dup.mp4", 30), entry(b"b.mp4", 40)]))}))
+    listed = session.recordings()
+    assert names_and_reasons(listed) == [("a.mp4", "ok"), ("dup.mp4", DUP.format(2)),
+                                         ("dup.mp4", DUP.format(2)), ("b.mp4", "ok")]
+    assert [e.size for e in listed] == [10, 20, 30, 40]
+
+
+def test_a_name_listed_three_times_even_when_one_is_refused_for_its_size() -> None:
+    huge = p.MAX_RECORDING_SIZE + 1
+    session = open_session(ScriptedCamera({p.Command.LIST_RECORDINGS: listing(
+        (1, 4, [entry(b"x.mp4"), entry(b"x.mp4", huge), entry(b"ok.mp4"), entry(b"x.mp4")]))}))
+    assert names_and_reasons(session.recordings()) == [
+        ("x.mp4", DUP.format(3)),
+        ("x.mp4", f"claims {huge} bytes, limit 1 TiB; {DUP.format(3)}"),
+        ("ok.mp4", "ok"),
+        ("x.mp4", DUP.format(3)),
+    ]
+
+
+def test_a_hostile_name_listed_twice_keeps_both_reasons() -> None:
+    session = open_session(ScriptedCamera({p.Command.LIST_RECORDINGS: listing(
+        (1, 2, [entry(b"a\x00"), entry(b"a\x00")]))}))
+    assert names_and_reasons(session.recordings()) == [
+        ("a\\x00", f"name contains NUL; {DUP.format(2)}")] * 2
+
+
+def test_a_name_too_long_to_frame_fails_the_whole_listing() -> None:
+    session = open_session(ScriptedCamera({p.Command.LIST_RECORDINGS: listing(
+        (1, 2, [entry(b"ok.mp4"), entry(b"a" * 256)]))}))
+    with pytest.raises(ProtocolError, match="name of 256 bytes, limit 255"):
         session.recordings()
 
 

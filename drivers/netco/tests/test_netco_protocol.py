@@ -21,9 +21,11 @@ from dockd.model import (
     CameraIdentity,
     ChargingState,
     RecordingInfo,
+    RefusedRecording,
     ShiftEvent,
     ShiftEventKind,
     ShiftSample,
+    escape_name,
 )
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -258,10 +260,6 @@ def test_frames_the_decoder_names() -> None:
 
 
 def test_absurd_counts_and_sizes() -> None:
-    when = datetime(2026, 1, 1, tzinfo=UTC)
-    big = p.WireRecording(b"a.mp4", p.MAX_RECORDING_SIZE + 1, when, 0, 0, bytes(32))
-    with pytest.raises(ProtocolError, match="1 TiB"):
-        p.decode_list_page(p.encode_list_page(0, 1, 1, [big]))
     with pytest.raises(ProtocolError, match="limit 16384"):
         p.decode_list_page(p.encode_list_page(0, 1, p.MAX_RECORDINGS + 1, []))
     with pytest.raises(ProtocolError, match="entries on one page"):
@@ -296,17 +294,139 @@ def test_absurd_counts_and_sizes() -> None:
     assert p.decode_battery(p.BATTERY.pack(1000, 0, 0, 3000, 0, 0, 0, 0)).temperature_c == 300
 
 
-@pytest.mark.parametrize("raw", [
-    b"", b"a" * 256, b"../evil.mp4", b"..", b".", b" .. ", b"dir/clip.mp4", b"/etc/passwd",
-    b"c:\\clip.mp4", b"clip\x00.mp4", b"clip\n.mp4", b"clip\x1b[31m.mp4", b"\xff\xfe.mp4",
-    b"clip\xc0\xaf.mp4", "clip\u202egpm.exe".encode(), "a\u2028b".encode(), b"clip\x7f",
-])
-def test_hostile_names(raw: bytes) -> None:
+WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+SHA = bytes(range(32))
+
+
+def wire(name: bytes, size: int = 1, started: datetime = WHEN) -> p.WireRecording:
+    return p.WireRecording(name, size, started, 1500, 250, SHA)
+
+
+def raw_entry(name: bytes, size: int = 1, started_us: int = 0) -> bytes:
+    """One listing entry as bytes, for values `encode_list_page` cannot produce."""
+    return p.encode_name(name) + p.ENTRY_TAIL.pack(size, started_us, 1500, 250, SHA)
+
+
+def listed_alone(bad: bytes | p.WireRecording) -> tuple[RecordingInfo | RefusedRecording, ...]:
+    """The entries of one page holding a bad entry between two good siblings."""
+    entry = bad if isinstance(bad, p.WireRecording) else wire(bad)
+    page = p.decode_list_page(p.encode_list_page(
+        0, 1, 3, [wire(b"before.mp4"), entry, wire(b"after.mp4")]))
+    assert page.raw_names == (b"before.mp4", entry.name, b"after.mp4")
+    before, _, after = page.entries
+    assert isinstance(before, RecordingInfo) and before.name == "before.mp4"
+    assert isinstance(after, RecordingInfo) and after.name == "after.mp4"
+    return page.entries
+
+
+HOSTILE_NAMES = [
+    (b"", "name is empty"),
+    (b"../evil.mp4", "name contains a path separator"),
+    (b"..", "name is a path component ('.' or '..')"),
+    (b".", "name is a path component ('.' or '..')"),
+    (b" .. ", "name is a path component ('.' or '..')"),
+    (b"dir/clip.mp4", "name contains a path separator"),
+    (b"/etc/passwd", "name contains a path separator"),
+    (b"c:\\clip.mp4", "name contains a path separator"),
+    (b"clip\x00.mp4", "name contains NUL"),
+    (b"clip\n.mp4", "name contains control/format character U+000A"),
+    (b"clip\x1b[31m.mp4", "name contains control/format character U+001B"),
+    (b"\xff\xfe.mp4", "name is not UTF-8"),
+    (b"clip\xc0\xaf.mp4", "name is not UTF-8"),
+    ("clip\u202egpm.exe".encode(), "name contains control/format character U+202E"),
+    ("a\u2028b".encode(), "name contains control/format character U+2028"),
+    (b"clip\x7f", "name contains control/format character U+007F"),
+]
+
+
+@pytest.mark.parametrize(("raw", "reason"), HOSTILE_NAMES)
+def test_a_hostile_name_is_refused_alone(raw: bytes, reason: str) -> None:
     with pytest.raises(ProtocolError, match="recording name"):
         p.check_name(raw)
-    entry = p.WireRecording(raw, 1, datetime(2026, 1, 1, tzinfo=UTC), 0, 0, bytes(32))
-    with pytest.raises(ProtocolError):
-        p.decode_list_page(p.encode_list_page(0, 1, 1, [entry]))
+    assert p.name_problem(raw) == reason
+    _, refused, _ = listed_alone(raw)
+    assert refused == RefusedRecording(label=escape_name(raw), reason=reason, size=1,
+                                       started=WHEN, sha256=SHA, duration_s=1.5,
+                                       prerecord_s=0.25)
+    assert refused.label.isascii() and refused.label.isprintable()
+
+
+@pytest.mark.parametrize(("raw", "label"), [
+    ("clip\u202egpm.exe".encode(), "clip\\u202egpm.exe"),
+    (b"clip\x00.mp4", "clip\\x00.mp4"),
+    (b"clip\x1b[31m.mp4", "clip\\x1b[31m.mp4"),
+    (b"\xff\xfe.mp4", "\\xff\\xfe.mp4"),
+    (b"../evil.mp4", "../evil.mp4"),
+])
+def test_a_refused_label_shows_what_the_camera_sent_in_printable_ascii(raw: bytes,
+                                                                       label: str) -> None:
+    _, refused, _ = listed_alone(raw)
+    assert isinstance(refused, RefusedRecording) and refused.label == label
+
+
+def test_an_impossible_size_is_refused_alone_and_not_clamped() -> None:
+    _, refused, _ = listed_alone(wire(b"huge.mp4", p.MAX_RECORDING_SIZE + 1))
+    assert isinstance(refused, RefusedRecording)
+    assert (refused.label, refused.size) == ("huge.mp4", p.MAX_RECORDING_SIZE + 1)
+    assert refused.reason == "claims 1099511627777 bytes, limit 1 TiB"
+    _, at_limit, _ = listed_alone(wire(b"tib.mp4", p.MAX_RECORDING_SIZE))
+    assert isinstance(at_limit, RecordingInfo) and at_limit.size == p.MAX_RECORDING_SIZE
+
+
+def test_a_start_time_out_of_range_is_refused_alone() -> None:
+    payload = p.LIST_HEAD.pack(0, 1, 3, 3) + b"".join([
+        raw_entry(b"a.mp4"), raw_entry(b"b.mp4", started_us=2**63 - 1), raw_entry(b"c.mp4")])
+    a, b, c = p.decode_list_page(payload).entries
+    assert isinstance(a, RecordingInfo) and isinstance(c, RecordingInfo)
+    assert b == RefusedRecording(
+        label="b.mp4", reason="start time 9223372036854775807 µs since 1970 is outside years "
+        "1-9999", size=1, started=datetime(1970, 1, 1, tzinfo=UTC), sha256=SHA,
+        duration_s=1.5, prerecord_s=0.25)
+
+
+def test_every_problem_of_one_entry_is_in_its_reason() -> None:
+    payload = p.LIST_HEAD.pack(0, 1, 1, 1) + raw_entry(b"a/b", p.MAX_RECORDING_SIZE + 5,
+                                                       -(2**63))
+    (refused,) = p.decode_list_page(payload).entries
+    assert isinstance(refused, RefusedRecording)
+    assert refused.reason == (
+        "name contains a path separator; claims 1099511627781 bytes, limit 1 TiB; "
+        "start time -9223372036854775808 µs since 1970 is outside years 1-9999")
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    # a name length beyond the limit: the entry's framing cannot be trusted, nor the rest
+    (p.LIST_HEAD.pack(0, 1, 2, 2) + raw_entry(b"a" * 256) + raw_entry(b"ok.mp4"),
+     "name of 256 bytes, limit 255"),
+    (p.LIST_HEAD.pack(0, 1, 2, 2) + raw_entry(b"ok.mp4") + raw_entry(b"x\x00")[:-1],
+     "truncated"),
+    (p.LIST_HEAD.pack(0, 1, 1, 1) + raw_entry(b"x\x00") + b"\x00", "1 unexpected trailing"),
+    (p.LIST_HEAD.pack(0, 1, 1, 2) + raw_entry(b"a/b") + raw_entry(b"ok"),
+     "2 entries on one page"),
+    (p.LIST_HEAD.pack(0, 1, 3, 2) + raw_entry(b"a/b"), "truncated"),
+])
+def test_a_broken_page_frame_still_fails_the_whole_page(payload: bytes, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        p.decode_list_page(payload)
+
+
+@FAST
+@given(st.lists(st.tuples(st.binary(max_size=p.MAX_NAME_BYTES),
+                          st.integers(0, 2**64 - 1)), max_size=8))
+def test_any_framed_entry_is_accepted_or_refused_alone(entries) -> None:
+    payload = p.LIST_HEAD.pack(0, 1, len(entries), len(entries)) + b"".join(
+        raw_entry(name, size) for name, size in entries)
+    page = p.decode_list_page(payload)
+    assert len(page.entries) == len(entries)
+    for (name, size), got in zip(entries, page.entries, strict=True):
+        assert got.size == size
+        if isinstance(got, RecordingInfo):
+            assert got.name == p.check_name(name) and size <= p.MAX_RECORDING_SIZE
+        else:
+            assert got.label == escape_name(name) and got.reason
+            assert got.label.isascii() and got.label.isprintable()
+            assert "\n" not in got.reason
+            assert p.name_problem(name) is not None or size > p.MAX_RECORDING_SIZE
 
 
 @settings(max_examples=500, deadline=None)

@@ -14,7 +14,7 @@ from netco_rig import DEFAULT_RECORDINGS, SERIAL, STARTED, Rig, content, make_sp
 
 from dockd.driver import CameraSession
 from dockd.errors import DeviceRefused
-from dockd.model import ChargingState, ShiftEventKind
+from dockd.model import ChargingState, RecordingInfo, RefusedRecording, ShiftEventKind
 from dockd.sim.state import CameraState
 
 NAMES = [r.name.decode() for r in DEFAULT_RECORDINGS]
@@ -154,6 +154,50 @@ def test_delete(rig: Rig) -> None:
     session.close()
     rig.redock()  # the deletion is on the camera's flash
     assert [r.name for r in rig.session().recordings()] == [NAMES[0], NAMES[2]]
+
+
+def test_hostile_entries_are_refused_alone_and_the_rest_ingestible(make_rig) -> None:
+    # the simulated firmware lists what its flash holds, three entries a page
+    recs = (
+        rec(b"good_1.mp4", 1000, seed=1),
+        rec("clip\u202egpm.exe".encode(), 10, seed=2),
+        rec(b"clip\x07.mp4", 11, seed=3),
+        rec(b"clip\x00.mp4", 12, seed=4),
+        rec(b"clip\xe9.mp4", 13, seed=5),  # Latin-1, not UTF-8
+        rec(b"a/b.mp4", 14, seed=6),
+        rec(b"..", 15, seed=7),
+        rec(b"twin.mp4", 16, seed=8),
+        rec(b"good_2.mp4", 2000, seed=9),
+        rec(b"twin.mp4", 17, seed=10),
+    )
+    rig = make_rig(recs, list_page_size=3)
+    session = rig.session()
+    listed = session.recordings()
+    twice = ("camera lists this name 2 times: reading or deleting it by name would be "
+             "ambiguous; kept on the camera")
+    assert [(e.name, "ok") if isinstance(e, RecordingInfo) else (e.label, e.reason)
+            for e in listed] == [
+        ("good_1.mp4", "ok"),
+        ("clip\\u202egpm.exe", "name contains control/format character U+202E"),
+        ("clip\\x07.mp4", "name contains control/format character U+0007"),
+        ("clip\\x00.mp4", "name contains NUL"),
+        ("clip\\xe9.mp4", "name is not UTF-8"),
+        ("a/b.mp4", "name contains a path separator"),
+        ("..", "name is a path component ('.' or '..')"),
+        ("twin.mp4", twice),
+        ("good_2.mp4", "ok"),
+        ("twin.mp4", twice),
+    ]
+    assert [e.size for e in listed] == [r.size for r in recs]
+    assert all(e.sha256 == hashlib.sha256(content(r)).digest()
+               for e, r in zip(listed, recs, strict=True))
+    # the good siblings read and delete as usual; the refused ones stay listed, refused
+    for name, spec in (("good_1.mp4", recs[0]), ("good_2.mp4", recs[8])):
+        assert read_all(session.open_recording(name)) == content(spec)
+        session.delete_recording(name)
+    after = session.recordings()
+    assert all(isinstance(e, RefusedRecording) for e in after)
+    assert [e.size for e in after] == [10, 11, 12, 13, 14, 15, 16, 17]
 
 
 def test_set_clock(rig: Rig) -> None:
