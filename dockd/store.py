@@ -1,11 +1,12 @@
 """The evidence store on disk: layout, name sanitising, atomic no-overwrite saves.
 
 Layout: <root>/<serial>/<YYYY>/<MM>/<DD>/<camera name>.age (date = recording start, UTC).
-Directories are 0700 and files 0600. A file is written as `.<name>.partial` in its final
-directory (O_CREAT|O_EXCL), fsynced, then moved to its final name *without replacing*
-anything (renameat2 RENAME_NOREPLACE, or link+unlink where that is unavailable), and the
-directory is fsynced. Final names never start with '.', so partials and their resume
-sidecars (`.<name>.partial.resume`) can never be mistaken for evidence.
+Directories are 0700 and files 0600. A file is written by one owner (docs/storage.md,
+"Custody") as `.<name>.<token>.partial` in its final directory (O_CREAT|O_EXCL), fsynced, then
+moved to its final name *without replacing* anything (renameat2 RENAME_NOREPLACE, or
+link+unlink where that is unavailable), and the directory is fsynced. Final names never start
+with '.', so partials, their resume sidecars (`….partial.resume`), the anchor file
+(`.audit-anchors`) and the quarantine (`.quarantine/`) can never be mistaken for evidence.
 """
 
 from __future__ import annotations

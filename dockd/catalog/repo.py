@@ -34,6 +34,7 @@ from dockd.catalog.lease import LeaseOwner
 from dockd.catalog.rows import (
     AttemptRow,
     AuditRecord,
+    CameraRefusals,
     CameraRow,
     ChainProblem,
     RecordingRow,
@@ -335,8 +336,7 @@ class Catalog(HealthRecords):
                     ) -> RecordingRow:
         _check_sha("camera_sha256", sha)
         found = self._find_recording(serial, name, started, size, sha)
-        if found is not None and (refusal is None or found.failure_reason == refusal
-                                  or found.status is not S.REFUSED):
+        if found is not None and (refusal is None or found.status is not S.REFUSED):
             return found
         now = self._clock()
         try:
@@ -344,11 +344,12 @@ class Catalog(HealthRecords):
                 # re-check under the write lock (SQLite) ...
                 row = self._find_in(s, serial, name, started, size, sha)
                 if row is not None:
-                    if refusal is not None and row.status == S.REFUSED and (
-                            row.failure_reason != refusal):
-                        row.failure_reason = refusal  # the camera's reason changed wording
-                        row.updated_at = now
-                        self._event(s, EventKind.REFUSED, rec=row, details={"reason": refusal})
+                    if refusal is not None and row.status == S.REFUSED:
+                        row.updated_at = now  # still on the camera, still refused
+                        if row.failure_reason != refusal:
+                            row.failure_reason = refusal  # the reason changed wording
+                            self._event(s, EventKind.REFUSED, rec=row,
+                                        details={"reason": refusal})
                     return to_row(RecordingRow, row)
                 row = Recording(
                     camera_serial=serial, camera_name=name, size=size, started=started,
@@ -734,6 +735,28 @@ class Catalog(HealthRecords):
                 yield to_row(RecordingRow, row), custody
             for orphan in custody_until(None):
                 yield None, orphan
+
+    def refusals(self) -> dict[str, CameraRefusals]:
+        """Per camera, what its latest dock could not take: the listing entries refused at
+        that dock (still on the camera), and the reason its whole listing was refused."""
+        with self._read() as s:
+            latest = (select(DockSession.camera_serial,
+                             func.max(DockSession.id).label("id"))
+                      .group_by(DockSession.camera_serial).subquery())
+            sessions = {serial: (docked, refusal) for serial, docked, refusal in s.execute(
+                select(DockSession.camera_serial, DockSession.docked_at, DockSession.refusal)
+                .join(latest, DockSession.id == latest.c.id))}
+            refused: dict[str, list[RecordingRow]] = {}
+            for row in s.execute(select(Recording).where(Recording.status == S.REFUSED.value)
+                                 .order_by(Recording.id)).scalars():
+                docked = sessions.get(row.camera_serial, (None, None))[0]
+                if docked is None or row.updated_at >= docked:
+                    refused.setdefault(row.camera_serial, []).append(to_row(RecordingRow, row))
+        out: dict[str, CameraRefusals] = {}
+        for serial in set(refused) | {k for k, (_, why) in sessions.items() if why}:
+            docked, why = sessions.get(serial, (None, None))
+            out[serial] = CameraRefusals(serial, docked, why, refused.get(serial, []))
+        return out
 
     def head(self) -> tuple[int, str]:
         """The audit head: (seq, hash) of the last event."""

@@ -72,6 +72,18 @@ class RecordingRow:
 
 
 @dataclass(frozen=True)
+class CameraRefusals:
+    """What a camera's latest dock could not take (`Catalog.refusals`)."""
+
+    serial: str
+    docked_at: datetime | None
+    #: why nothing at all was listed, if so
+    listing: str | None
+    #: listing entries refused on their own at that dock (they stay on the camera)
+    recordings: list[RecordingRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class AttemptRow:
     id: int
     recording_id: int

@@ -21,12 +21,21 @@ from dockd.export import recording_json
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @reports_errors
 def recordings(config_path: Path, camera: str | None, as_json: bool) -> None:
-    """List recordings: id, camera, name, size, started, status, failure reason, store path."""
+    """List recordings: id, camera, name, size, started, status, failure reason, store path.
+
+    A camera whose last dock could not read its listing at all gets a line
+    "SERIAL: nothing listed: REASON" (its footage stays on it)."""
     with open_catalog(load(config_path)) as catalog:
         rows = catalog.recordings(camera)
+        refused = catalog.refusals()
+    # a camera whose listing its last dock could not read: say so, not "no recordings"
+    unlisted = {serial: r.listing for serial, r in refused.items()
+                if r.listing and (camera is None or serial == camera)}
     if as_json:
         print_json([{**recording_json(r), "failure_reason": r.failure_reason,
                      "attempts": r.attempts} for r in rows])
+        for serial, why in sorted(unlisted.items()):  # beside the list, for a person
+            click.echo(f"{serial}: nothing listed: {why}", err=True)
         return
     table = Table("id", "camera", "name", "size", "started", "status", "failure", "store path")
     for r in rows:
@@ -36,6 +45,10 @@ def recordings(config_path: Path, camera: str | None, as_json: bool) -> None:
             r.started.strftime("%Y-%m-%d %H:%M:%SZ"), str(r.status), r.failure_reason or "",
             r.store_path or "")))
     # a pipe or file gets whole values, not a table squeezed into 80 columns
-    Console(width=None if sys.stdout.isatty() else 400).print(table)
-    if not rows:
+    console = Console(width=None if sys.stdout.isatty() else 400)
+    if rows:
+        console.print(table)
+    for serial, why in sorted(unlisted.items()):
+        console.print(Text(f"{serial}: nothing listed: {why}"), soft_wrap=True)
+    if not rows and not unlisted:
         click.echo("no recordings" + (f" for camera {camera}" if camera else ""), err=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from dockd.catalog import CameraRow, Catalog
 from dockd.catalog.rows import (
+    CameraRefusals,
     CaptureRow,
     FindingDraft,
     ShiftEventRow,
@@ -436,6 +437,8 @@ class FleetData:
     transfers: list[TransferRecord]
     #: every camera's captures within HISTORY (the store's free-space readings)
     recent_captures: list[CaptureRow]
+    #: what each camera's latest dock could not take (refused entries, a refused listing)
+    refusals: dict[str, CameraRefusals] = field(default_factory=dict)
 
 
 def read_fleet(catalog: Catalog, *, now: datetime) -> FleetData:
@@ -450,7 +453,8 @@ def read_fleet(catalog: Catalog, *, now: datetime) -> FleetData:
         samples={c.serial: catalog.shift_samples(c.serial, since=since) for c in cameras},
         events={c.serial: catalog.shift_events(c.serial, since=since) for c in cameras},
         transfers=catalog.transfer_records(since=since),
-        recent_captures=[c for c in all_caps if c.at >= since])
+        recent_captures=[c for c in all_caps if c.at >= since],
+        refusals=catalog.refusals())
 
 
 def evaluate(catalog: Catalog, cfg: HealthConfig, *, now: datetime, store: str = "store"
@@ -467,7 +471,36 @@ def judge(data: FleetData, cfg: HealthConfig, *, now: datetime, store: str = "st
                                data.events[cam.serial], cfg, now=now)
     out += check_transfers(data.transfers, cfg)
     out += check_storage(data.recent_captures, store, cfg)
+    for refusals in data.refusals.values():
+        out += check_refusals(refusals)
     return sort_findings(out)
+
+
+def check_refusals(r: CameraRefusals) -> list[Finding]:
+    """Footage the last dock could not take stays on the camera: the field problem this
+    project started from ("on some cameras the data could not be downloaded")."""
+    found = []
+    if r.listing is not None:
+        found.append(Finding(
+            "listing_refused", "camera", r.serial, Severity.CRITICAL,
+            f"nothing on the camera could be listed at its last dock: {r.listing}",
+            "Its footage stays on the camera and none of it is ingested: dock it on another "
+            "port; if it is refused again, take it out of service and have its firmware "
+            "checked (the vendor's tool may still read it).",
+            {"docked_at": r.docked_at, "reason": r.listing}, camera=r.serial))
+    if r.recordings:
+        names = [rec.camera_name for rec in r.recordings]
+        found.append(Finding(
+            "recordings_refused", "camera", r.serial, Severity.WARNING,
+            f"{len(names)} recording(s) refused at the last dock and left on the camera: "
+            f"{r.recordings[0].failure_reason}",
+            "Their names or metadata break the camera's protocol (hostile or broken firmware):"
+            " they stay on the camera and are never deleted by dockd. Have the firmware "
+            "checked; `dockctl recordings --camera` lists them with the reason.",
+            {"recordings": names[:20], "count": len(names),
+             "reasons": sorted({rec.failure_reason or "" for rec in r.recordings})[:5]},
+            camera=r.serial))
+    return found
 
 
 def camera_findings(cam: CameraRow, caps: Sequence[CaptureRow],
