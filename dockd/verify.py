@@ -216,18 +216,26 @@ def verify_store(catalog: Catalog, root: Path,
     """Check the chain (with every anchor: the store's anchor file and those given), every
     row against the chain, and every file the chain says is stored against the chain's
     hashes; find files nobody recorded and key material left behind. Appends
-    `verified_later` for each recording that checks out."""
+    `verified_later` for each recording that checks out — unless the chain itself failed:
+    nothing is appended to a chain this check has just rejected."""
     report = VerifyReport(decrypted=identities is not None)
     witnessed, unreadable = read_anchors(root)
     report.findings += [Finding("anchor_file", "", None, p) for p in unreadable]
     everything = [*witnessed, *anchors]
     report.anchors = len(everything)
     report.chain = catalog.verify_chain(anchors=[(a.seq, a.hash) for a in everything])
+    broken = {p.seq for p in report.chain if p.seq is not None}
     known: set[Path] = set()
+    vouched: list[tuple[int, str, Any]] = []
     for rec, custody in catalog.iter_custody():
         report.findings += _custody_findings(rec, custody)
         if rec is None:
             continue
+        if broken.intersection(custody.seqs):  # its own events are what the chain rejects
+            report.findings.append(Finding(
+                "chain_event", rec.store_path or "", rec.id,
+                f"recording {rec.id} ({rec.camera_serial}/{rec.camera_name}): its custody "
+                "events are among those the audit chain rejects; nothing about it is vouched"))
         facts = custody.facts if custody.facts is not None else facts_of(rec)
         for value in {facts.get("store_path"), rec.store_path} - {None}:
             known.add(resolve_store_path(str(value)))
@@ -235,14 +243,17 @@ def verify_store(catalog: Catalog, root: Path,
             continue  # never stored (pending, failed, refused): nothing on disk to check
         report.checked += 1
         found = check_recording(rec, identities, facts)
-        if found or custody.mismatch(rec) or custody.problems:
+        if (found or custody.mismatch(rec) or custody.problems
+                or broken.intersection(custody.seqs)):
             report.findings += found
             continue
         report.ok_ids.append(rec.id)
-        catalog.record_event(
-            EventKind.VERIFIED_LATER, camera_serial=rec.camera_serial, recording_id=rec.id,
-            details={"stored_sha256": facts.get("stored_sha256"),
-                     "plaintext_checked": report.decrypted})
+        vouched.append((rec.id, rec.camera_serial, facts.get("stored_sha256")))
+    if not report.chain:  # never append to a chain this check has just rejected
+        for rec_id, serial, stored_sha in vouched:
+            catalog.record_event(
+                EventKind.VERIFIED_LATER, camera_serial=serial, recording_id=rec_id,
+                details={"stored_sha256": stored_sha, "plaintext_checked": report.decrypted})
     for path in unknown_files(root, known):
         report.findings.append(Finding(
             "unknown_file", str(path), None,

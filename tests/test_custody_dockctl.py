@@ -165,6 +165,7 @@ def _edited_value(world: World, column: str, rec_id: int) -> object:
     """A different value for `column` of recording `rec_id`, of the column's own type."""
     (current,) = _rows(world, f"SELECT {column} FROM recordings WHERE id = ?", rec_id)[0]
     other = world.recordings()["A_0001.MP4"]
+    # (store_path is unique: the other recording's path cannot be taken, a new one can)
     edits: dict[str, object] = {
         "camera_serial": "NC-2",  # the other camera (the foreign key is not enforced here)
         "camera_name": "Z_9999.MP4",
@@ -176,7 +177,7 @@ def _edited_value(world: World, column: str, rec_id: int) -> object:
         "plaintext_sha256": "0" * 64,
         "stored_sha256": other.stored_sha256,
         "stored_size": 65_737,
-        "store_path": other.store_path,
+        "store_path": str(Path(str(current)).with_name("Z_9999.MP4.age")),
         "status": "verified",
     }
     assert edits[column] != current, (column, current)
@@ -212,7 +213,7 @@ def test_a_row_edit_in_any_fact_column_fails_verify_and_export(world: World, tmp
 
     result = world.dockctl("verify", "--identity", str(world.key))
     assert result.exit_code == FAIL, result.output
-    assert f"{column}: the row says " in result.stderr
+    assert f": {column}: the row says " in result.stderr
     assert _findings(world.json("verify", "--identity", str(world.key))) == [
         (b_id, "row_differs")]
     assert b_id not in {e.recording_id for e in world.events("verified_later")}
@@ -221,8 +222,47 @@ def test_a_row_edit_in_any_fact_column_fails_verify_and_export(world: World, tmp
     result = _export(world, out, b_id)
     _refused(result, out)
     assert f"recording {b_id} (" in result.stderr
-    assert f"{column}: the row says " in result.stderr
+    assert f": {column}: the row says " in result.stderr
     assert world.events("exported") == []
+
+
+def test_a_row_made_to_look_never_stored_is_refused_as_tampered(world: World,
+                                                                tmp_path: Path) -> None:
+    """Hiding a recording by making its row say it was never stored: the chain says it was,
+    so export must refuse it as a row that disagrees with its chain (7), not believe the
+    row and report an ordinary "nothing stored" (StorageError, 4)."""
+    b_id, b_path = _stored(world, "B_0002.MP4")
+    world.sql("UPDATE recordings SET status = 'failed', store_path = NULL, "
+              "stored_sha256 = NULL, stored_size = NULL WHERE id = ?", b_id)
+
+    report = world.json("verify")
+    assert _findings(report) == [(b_id, "row_differs")] * 4
+    assert world.dockctl("verify").exit_code == FAIL
+
+    out = tmp_path / "out"
+    result = _export(world, out, b_id)
+    _refused(result, out)
+    assert f"recording {b_id} (NC-1/B_0002.MP4): store_path: the row says None, the chain " \
+           f"says {str(b_path)!r}" in result.stderr
+
+
+def test_a_recording_whose_own_event_fails_its_hash_is_not_verified(world: World) -> None:
+    """An insider renames a recording in its row and in the facts of its last custody event
+    but cannot recompute the hash: the chain walk names the changed event, and that
+    recording must not be reported ok nor get a `verified_later` event vouching for it."""
+    b_id, _ = _stored(world, "B_0002.MP4")
+    (last,) = (e for e in world.events("deleted_from_camera") if e.recording_id == b_id)
+    world.sql("UPDATE audit_events SET details = replace(details, ?, ?) WHERE seq = ?",
+              '"camera_name":"B_0002.MP4"', '"camera_name":"Z_9999.MP4"', last.seq)
+    world.sql("UPDATE recordings SET camera_name = 'Z_9999.MP4' WHERE id = ?", b_id)
+
+    result = world.dockctl("verify")
+    assert result.exit_code == FAIL, result.output
+    assert f"audit chain: event {last.seq} (deleted_from_camera) does not match its hash" \
+        in result.stderr
+    report = world.json("verify")
+    assert b_id not in report["ok_recordings"]
+    assert b_id not in {e.recording_id for e in world.events("verified_later")}
 
 
 # --- 4. a file and its row swapped for another recording's -----------------------------
@@ -285,35 +325,46 @@ def _cut_tail(world: World) -> tuple[tuple[int, str], int]:
     return head, cut
 
 
+def _names_anchor(text: str, seq: int) -> bool:
+    """The message a witnessed head gives once its event is cut (or, after later appends
+    took its sequence number again, replaced)."""
+    return (f"audit chain: anchored event {seq} is no longer in the chain" in text
+            or f"audit chain: event {seq} is not the one anchored outside the catalog" in text)
+
+
 def test_tail_cut_is_caught_by_the_store_anchor_file(world: World, tmp_path: Path) -> None:
     (head_seq, _), _cut = _cut_tail(world)
     c_id, _ = _stored(world, "C_0003.MP4")
-
-    result = world.dockctl("verify")
-    assert result.exit_code == FAIL, result.output
-    assert f"anchored event {head_seq} is no longer in the chain" in result.stderr
-    report = world.json("verify")
-    assert not report["chain_ok"]
-    assert {p["problem"] for p in report["chain_problems"]} == {"anchor"}
-    assert head_seq in {p["seq"] for p in report["chain_problems"]}
-    assert report["findings"] == []  # every row still agrees with what is left of the chain
 
     out = tmp_path / "out"
     result = _export(world, out, c_id)
     _refused(result, out)
     assert f"audit chain: anchored event {head_seq} is no longer in the chain" in result.stderr
 
+    report = world.json("verify")
+    assert not report["ok"] and not report["chain_ok"]
+    assert {p["problem"] for p in report["chain_problems"]} == {"anchor"}
+    assert (head_seq, "anchor") in {(p["seq"], p["problem"]) for p in report["chain_problems"]}
+    assert report["findings"] == []  # every row still agrees with what is left of the chain
+
+    result = world.dockctl("verify")
+    assert result.exit_code == FAIL, result.output
+    assert _names_anchor(result.stderr, head_seq), result.stderr
+
 
 @pytest.mark.parametrize("witness", ["deleted", "truncated"])
 def test_tail_cut_with_the_anchor_file_gone_needs_a_written_down_head(world: World,
                                                                       witness: str) -> None:
-    (head_seq, head_hash), _cut = _cut_tail(world)
+    (head_seq, head_hash), cut = _cut_tail(world)
     anchors = world.store / ANCHOR_FILE
+    kept: list[str] = []
     if witness == "deleted":
         anchors.unlink()
     else:  # keep only the lines the cut chain still holds: the file looks consistent
         lines = anchors.read_text().splitlines(keepends=True)
-        anchors.write_text("".join(line for line in lines if int(line.split()[0]) < head_seq))
+        kept = [line for line in lines if int(line.split()[0]) <= head_seq - cut]
+        assert len(kept) < len(lines)
+        anchors.write_text("".join(kept))
 
     # The catalog alone cannot tell: a cut tail with the head moved back, and no witness
     # left on the dock's disk, is a consistent (shorter) chain. This is the documented limit.
@@ -324,9 +375,10 @@ def test_tail_cut_with_the_anchor_file_gone_needs_a_written_down_head(world: Wor
     # the head a person wrote down (paper, the journal's dock_session line) still catches it
     result = world.dockctl("verify", "--anchor", f"{head_seq}:{head_hash}")
     assert result.exit_code == FAIL, result.output
-    assert f"audit chain: anchored event {head_seq} is no longer in the chain" in result.stderr
+    assert _names_anchor(result.stderr, head_seq), result.stderr
     report = world.json("verify", "--anchor", f"{head_seq}:{head_hash}")
     assert [(p["seq"], p["problem"]) for p in report["chain_problems"]] == [(head_seq, "anchor")]
+    assert report["anchors_checked"] == len(kept) + 1
 
 
 @pytest.mark.parametrize("value", ["25", "x:" + "a" * 64, "25:" + "a" * 63, "25:xyz", ""])

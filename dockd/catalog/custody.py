@@ -70,13 +70,19 @@ class Custody:
     facts: dict[str, Any] | None = None
     #: the last publish intent
     intent: Intent | None = None
-    events: int = 0
-    #: events of this recording that fail their own hash or their link in the chain
+    #: the sequence numbers of this recording's events, in chain order
+    seqs: list[int] = field(default_factory=list)
+    #: events of this recording that fail their own hash or their link in the chain (filled
+    #: by `Catalog.custody`; `iter_custody` leaves that to the one walk of the whole chain)
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def events(self) -> int:
+        return len(self.seqs)
 
     def add(self, ev: AuditRecord) -> None:
         """Take the next event of this recording (in chain order)."""
-        self.events += 1
+        self.seqs.append(ev.seq)
         try:
             details = ev.details_dict
         except (ValueError, AssertionError):
