@@ -404,7 +404,7 @@ class Custodian:
         intent = self.catalog.custody(rec.id).intent
         if intent is None or intent.path != str(final):
             reason = "no committed intent of this recording names it"
-        elif intent.plaintext_sha256 != rec.camera_sha256:
+        elif rec.camera_sha256 is not None and intent.plaintext_sha256 != rec.camera_sha256:
             reason = "its intent was for other plaintext than the camera's"
         else:
             proof = prove(final, size=intent.stored_size, sha256=intent.stored_sha256,

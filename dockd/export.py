@@ -102,10 +102,11 @@ def _check(rec: RecordingRow, facts: Mapping[str, Any], plain: str, size: int,
         raise VerifyFailed(f"{label}: the stored file changed while it was exported (SHA-256 "
                            f"{stored}, the custody chain records {facts.get('stored_sha256')})"
                            "; nothing exported")
-    if plain != facts.get("camera_sha256") or size != facts.get("size"):
+    want = facts.get("camera_sha256") or facts.get("plaintext_sha256")
+    if plain != want or size != facts.get("size"):
         raise VerifyFailed(
-            f"{label}: decrypted {size} bytes with SHA-256 {plain}; the camera said "
-            f"{facts.get('size')} bytes, SHA-256 {facts.get('camera_sha256')}; nothing exported"
+            f"{label}: decrypted {size} bytes with SHA-256 {plain}; the chain records "
+            f"{facts.get('size')} bytes, SHA-256 {want}; nothing exported"
         )
 
 

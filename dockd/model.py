@@ -7,6 +7,7 @@ here is well-formed, though it may still be implausible (health checks judge tha
 from __future__ import annotations
 
 import enum
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -75,18 +76,23 @@ class ShiftLog:
 
 @dataclass(frozen=True)
 class RecordingInfo:
-    #: the camera's file name, already checked: printable UTF-8, no path separators, no NUL
+    #: the camera's name for the recording, already checked (`name_problem` on every part):
+    #: printable UTF-8, no NUL or control character; a camera that keeps folders may join
+    #: their names with '/' (never '.', '..' or an empty part). The core never uses it as a
+    #: path: the store sanitises it.
     name: str
     size: int
     started: datetime  # camera clock
     duration_s: float
     prerecord_s: float
-    #: the camera's own SHA-256 of the plaintext (32 bytes)
-    sha256: bytes = field(repr=False)
+    #: the camera's own SHA-256 of the plaintext (32 bytes); None when the camera keeps
+    #: none (a mass-storage volume without a vendor sidecar): custody then starts with the
+    #: hash taken while reading, and the catalog says so
+    sha256: bytes | None = field(repr=False)
 
     @property
-    def sha256_hex(self) -> str:
-        return self.sha256.hex()
+    def sha256_hex(self) -> str | None:
+        return self.sha256.hex() if self.sha256 is not None else None
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,7 @@ class RefusedRecording:
     reason: str
     size: int
     started: datetime  # camera clock
-    sha256: bytes = field(repr=False)
+    sha256: bytes | None = field(repr=False)
     duration_s: float = 0.0
     prerecord_s: float = 0.0
 
@@ -130,3 +136,49 @@ def escape_name(raw: bytes, limit: int = 1024) -> str:
             out.append(f"\\U{code:08x}")
     escaped = "".join(out)
     return escaped if len(escaped) <= limit else escaped[: limit - 3] + "..."
+
+
+#: Unicode categories no name may hold: controls, format characters (U+202E reorders text on
+#: a terminal), surrogates, private use, line and paragraph separators
+_CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+MAX_NAME_BYTES = 255
+MAX_SERIAL = 128
+
+
+def control_char(text: str) -> str | None:
+    """The first character of `text` no name may hold, or None."""
+    return next((ch for ch in text if unicodedata.category(ch) in _CONTROL_CATEGORIES), None)
+
+
+def name_problem(raw: bytes, limit: int = MAX_NAME_BYTES) -> str | None:
+    """Why `raw` is not a file name dockd accepts from a device, as one line that does not
+    repeat the name (show it with `escape_name`); None if it is acceptable: 1..limit bytes of
+    UTF-8, no NUL, path separator or control/format character, not '.' or '..'."""
+    if not raw:
+        return "name is empty"
+    if len(raw) > limit:
+        return f"name is {len(raw)} bytes, limit {limit}"
+    try:
+        name = raw.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        return "name is not UTF-8"
+    if "\x00" in name:
+        return "name contains NUL"
+    if "/" in name or "\\" in name:
+        return "name contains a path separator"
+    if name.strip() in {".", ".."}:
+        return "name is a path component ('.' or '..')"
+    ch = control_char(name)
+    if ch is not None:
+        return f"name contains control/format character U+{ord(ch):04X}"
+    return None
+
+
+def serial_problem(serial: str) -> str | None:
+    """Why `serial` cannot name a camera (it names a directory in the store), or None:
+    1..64 characters of [A-Za-z0-9._-], starting with a letter or digit."""
+    if not serial or len(serial) > MAX_SERIAL:
+        return f"camera serial must be 1 to {MAX_SERIAL} characters"
+    ok = serial[0].isascii() and serial[0].isalnum() and all(
+        c.isascii() and (c.isalnum() or c in "._-") for c in serial)
+    return None if ok else f"camera serial {serial!r} has characters outside [A-Za-z0-9._-]"

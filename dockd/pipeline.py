@@ -170,7 +170,8 @@ class ResumeState:
     #: complete non-final chunks that are durable in the partial
     chunks: int
     expected_size: int
-    expected_sha256: bytes
+    #: None: the camera keeps no hash (custody starts with the one taken while reading)
+    expected_sha256: bytes | None
     recipients: tuple[str, ...]
     plain_hash: Any = field(default=None, repr=False)
     stored_hash: Any = field(default=None, repr=False)
@@ -197,7 +198,8 @@ def _write_sidecar(partial: Path, state: ResumeState) -> None:
         "payload_start": state.payload_start,
         "chunks": state.chunks,
         "expected_size": state.expected_size,
-        "expected_sha256": state.expected_sha256.hex(),
+        "expected_sha256": (state.expected_sha256.hex()
+                            if state.expected_sha256 is not None else None),
         "recipients": list(state.recipients),
     }
     data = json.dumps(doc, sort_keys=True).encode()
@@ -229,7 +231,8 @@ def _read_sidecar(partial: Path) -> ResumeState | None:
             payload_start=int(doc["payload_start"]),
             chunks=int(doc["chunks"]),
             expected_size=int(doc["expected_size"]),
-            expected_sha256=bytes.fromhex(doc["expected_sha256"]),
+            expected_sha256=(bytes.fromhex(doc["expected_sha256"])
+                             if doc["expected_sha256"] is not None else None),
             recipients=tuple(str(r) for r in doc["recipients"]),
         )
     except (OSError, ValueError, KeyError, TypeError):
@@ -256,7 +259,7 @@ def load_resume(
     partial: Path,
     *,
     expected_size: int,
-    expected_sha256: bytes,
+    expected_sha256: bytes | None,
     recipients: Sequence[X25519Recipient],
     batch_bytes: int = DEFAULT_BATCH,
     beat: Callable[[], None] | None = None,
@@ -472,7 +475,7 @@ def _plan(
     partial: Path,
     recipients: Sequence[X25519Recipient],
     expected_size: int,
-    expected_sha256: bytes,
+    expected_sha256: bytes | None,
     resume_state: ResumeState | None,
 ) -> tuple[int, ResumeState, _Appender]:
     """Open the partial for this attempt (new or resumed); return (fd, state, appender)."""
@@ -525,7 +528,7 @@ def ingest_stream(
     stream: RecordingStream,
     *,
     expected_size: int,
-    expected_sha256: bytes,
+    expected_sha256: bytes | None,
     recipients: Sequence[X25519Recipient],
     partial_path: Path,
     final_path: Path,
@@ -537,7 +540,8 @@ def ingest_stream(
 ) -> Written:
     """Stream one recording into `partial_path` as an age file, durable and hash-checked,
     ready to be published at `final_path` (`Written.publish`, after the caller has recorded
-    its intent).
+    its intent). `expected_sha256` None: the camera keeps no hash; the plaintext SHA-256
+    taken while reading is where custody starts.
 
     Raises IntegrityError (plaintext hash mismatch; partial removed), ProtocolError (the
     stream is longer or shorter than announced), StoreFull (ENOSPC; partial removed),
@@ -549,8 +553,8 @@ def ingest_stream(
     stops the transfer).
     """
     started = time.monotonic()
-    if expected_size < 0 or len(expected_sha256) != 32:
-        raise StorageError("expected_size must be >= 0 and expected_sha256 32 bytes")
+    if expected_size < 0 or (expected_sha256 is not None and len(expected_sha256) != 32):
+        raise StorageError("expected_size must be >= 0 and expected_sha256 32 bytes or None")
     if stream.size != expected_size:
         raise ProtocolError(f"stream announces {stream.size} bytes, listing said {expected_size}")
     if partial_path.parent != final_path.parent:
@@ -669,7 +673,7 @@ def ingest_stream(
         raise
 
     plain_digest = state.plain_hash.digest()
-    if not hmac.compare_digest(plain_digest, expected_sha256):
+    if expected_sha256 is not None and not hmac.compare_digest(plain_digest, expected_sha256):
         os.close(fd)
         discard_partial(partial_path)
         raise IntegrityError(

@@ -54,8 +54,8 @@ def probe_device(opener: DeviceOpener, ref: UsbDeviceRef, *, timeout_s: float) -
             listing = session.recordings()
             result["recordings"] = [_plain(r) | {"sha256": r.sha256_hex} for r in listing
                                     if isinstance(r, RecordingInfo)]
-            result["refused"] = [_plain(r) | {"sha256": r.sha256.hex()} for r in listing
-                                 if isinstance(r, RefusedRecording)]
+            result["refused"] = [_plain(r) | {"sha256": r.sha256.hex() if r.sha256 else None}
+                                 for r in listing if isinstance(r, RefusedRecording)]
         finally:
             session.close()
     except DeviceError as exc:

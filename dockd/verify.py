@@ -163,10 +163,12 @@ def _check_plaintext(want: Mapping[str, Any], rec_id: int, src: HashingReader,
         return [Finding("decrypt", path, rec_id, f"{where}: does not decrypt: {exc}")]
     found: list[Finding] = []
     plain = digest.hexdigest()
-    if plain != want.get("camera_sha256") or plain != (want.get("plaintext_sha256") or plain):
+    # the camera's own hash, or (a camera that keeps none) the one taken while reading
+    expected = want.get("camera_sha256") or want.get("plaintext_sha256")
+    if plain != expected or plain != (want.get("plaintext_sha256") or plain):
         found.append(Finding("plaintext_hash", path, rec_id,
-                             f"{where}: decrypted SHA-256 is {plain}, the camera's is "
-                             f"{want.get('camera_sha256')}"))
+                             f"{where}: decrypted SHA-256 is {plain}, the chain records "
+                             f"{expected}"))
     if size != want.get("size"):
         found.append(Finding("size", path, rec_id, f"{where}: decrypted {size} bytes, "
                              f"the camera said {want.get('size')}"))

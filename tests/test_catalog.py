@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import sqlalchemy.exc
 from sqlalchemy import text
 
 from dockd.catalog import Catalog, EventKind, RecordingStatus, SessionCounts, lease
@@ -502,6 +503,35 @@ def test_events_of_a_deleted_row_are_reported_as_orphans(cat, owner):
     got = [(r.id if r else None, c.recording_id, c.facts is not None)
            for r, c in cat.iter_custody()]
     assert got == [(None, a.id, True), (b.id, b.id, True)]
+
+
+def test_a_camera_that_keeps_no_hash_starts_custody_with_the_one_taken_reading(cat, owner):
+    """A mass-storage camera without a vendor hash: the recording's identity is (serial,
+    name, start, size), it is listed once, and the plaintext hash taken while reading is
+    what custody vouches for from then on."""
+    cat.upsert_camera(identity())
+    unhashed = RecordingInfo("DCIM/100/A.MP4", 1000, T0, 0.0, 0.0, None)
+    rec = cat.recording_for("SN1", unhashed)
+    assert rec.camera_sha256 is None
+    assert cat.recording_for("SN1", unhashed).id == rec.id  # NULL is still one identity
+    [listed] = cat.events()
+    assert "custody starts with the SHA-256 taken while reading" in listed.details
+    stored = store(cat, rec.id, owner, "/s/a", sha(b"anything read"), "cd" * 32)
+    assert stored.plaintext_sha256 == sha(b"anything read") and stored.camera_sha256 is None
+    # the partial unique index holds, not only the code
+    with cat.engine.begin() as conn, pytest.raises(sqlalchemy.exc.IntegrityError):
+        conn.execute(text(
+            "INSERT INTO recordings (camera_serial, camera_name, size, started, duration_s,"
+            " prerecord_s, status, attempts, created_at, updated_at) SELECT camera_serial,"
+            " camera_name, size, started, 0, 0, 'pending', 0, created_at, updated_at FROM"
+            " recordings WHERE id = :id"), {"id": rec.id})
+
+
+def test_settings_are_claimed_once(cat):
+    assert cat.setting("mode") is None
+    assert cat.claim_setting("mode", "simulated") == "simulated"
+    assert cat.claim_setting("mode", "real") == "simulated"
+    assert cat.setting("mode") == "simulated"
 
 
 def test_a_namesake_with_other_bytes_is_a_recording_of_its_own(cat):

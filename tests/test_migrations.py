@@ -30,6 +30,7 @@ TABLES = {
     "transfer_attempts",
     "audit_events",
     "audit_head",
+    "settings",
     "dock_captures",
     "shift_samples",
     "shift_events",
@@ -46,7 +47,7 @@ def test_fresh_catalog_is_created_at_head_and_matches_the_models(tmp_path):
     with Catalog.open(url_of(db)) as cat, cat.engine.connect() as conn:
         assert set(inspect(conn).get_table_names()) == TABLES
         head = migrate.head_revision()
-        assert migrate.current_revision(conn) == head == migrate.HEAD == "0004_custody"
+        assert migrate.current_revision(conn) == head == migrate.HEAD == "0005_sources"
         # the migrations build exactly what the models describe: no drift
         diffs = compare_metadata(
             MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata

@@ -51,6 +51,7 @@ from dockd.catalog.schema import (
     DockSession,
     Port,
     Recording,
+    Setting,
     TransferAttempt,
 )
 from dockd.catalog.types import AttemptOutcome, EventKind, RecordingStatus
@@ -321,20 +322,21 @@ class Catalog(HealthRecords):
         so a camera docked again never gets a recording stored twice, and a namesake with
         other bytes (a cloned serial, a reused name) is a recording of its own.
         """
-        return self._get_or_add(serial, info.name, info.size, info.started, info.sha256.hex(),
+        return self._get_or_add(serial, info.name, info.size, info.started, info.sha256_hex,
                                 info.duration_s, info.prerecord_s, refusal=None)
 
     def refuse_recording(self, serial: str, entry: RefusedRecording) -> RecordingRow:
         """The row of a listing entry refused on its own: status `refused` with the reason
         (a `refused` event). It is never read nor deleted; it stays on the camera."""
         return self._get_or_add(serial, entry.label, entry.size, entry.started,
-                                entry.sha256.hex(), entry.duration_s, entry.prerecord_s,
-                                refusal=entry.reason)
+                                entry.sha256.hex() if entry.sha256 is not None else None,
+                                entry.duration_s, entry.prerecord_s, refusal=entry.reason)
 
-    def _get_or_add(self, serial: str, name: str, size: int, started: datetime, sha: str,
-                    duration_s: float, prerecord_s: float, *, refusal: str | None
-                    ) -> RecordingRow:
-        _check_sha("camera_sha256", sha)
+    def _get_or_add(self, serial: str, name: str, size: int, started: datetime,
+                    sha: str | None, duration_s: float, prerecord_s: float, *,
+                    refusal: str | None) -> RecordingRow:
+        if sha is not None:
+            _check_sha("camera_sha256", sha)
         found = self._find_recording(serial, name, started, size, sha)
         if found is not None and (refusal is None or found.status is not S.REFUSED):
             return found
@@ -360,7 +362,10 @@ class Catalog(HealthRecords):
                 s.add(row)
                 s.flush()
                 if refusal is None:
-                    self._event(s, EventKind.LISTED, rec=row)
+                    # a camera that keeps no hash: custody starts with the one taken reading
+                    self._event(s, EventKind.LISTED, rec=row, details=None if sha else {
+                        "camera_hash": "none: custody starts with the SHA-256 taken while "
+                                       "reading"})
                 else:
                     self._event(s, EventKind.REFUSED, rec=row, details={"reason": refusal})
                 return to_row(RecordingRow, row)
@@ -378,19 +383,20 @@ class Catalog(HealthRecords):
 
     @staticmethod
     def _find_in(s: Session, serial: str, name: str, started: datetime, size: int,
-                 sha: str) -> Recording | None:
+                 sha: str | None) -> Recording | None:
         return s.execute(
             select(Recording).where(
                 Recording.camera_serial == serial,
                 Recording.camera_name == name,
                 Recording.started == started,
                 Recording.size == size,
-                Recording.camera_sha256 == sha,
+                Recording.camera_sha256.is_(None) if sha is None
+                else Recording.camera_sha256 == sha,
             )
         ).scalar_one_or_none()
 
     def _find_recording(self, serial: str, name: str, started: datetime, size: int,
-                        sha: str) -> RecordingRow | None:
+                        sha: str | None) -> RecordingRow | None:
         with self._read() as s:
             row = self._find_in(s, serial, name, started, size, sha)
             return None if row is None else to_row(RecordingRow, row)
@@ -564,7 +570,7 @@ class Catalog(HealthRecords):
         with self._write() as s:
             rec = self._get_recording(s, recording_id, lock=True)
             self._require_lease(rec, owner)
-            if plaintext_sha256 != rec.camera_sha256:
+            if rec.camera_sha256 is not None and plaintext_sha256 != rec.camera_sha256:
                 raise RecordingStateError(
                     f"recording {recording_id} ({rec.camera_name}): plaintext SHA-256 "
                     f"{plaintext_sha256} differs from the camera's {rec.camera_sha256}")
@@ -594,7 +600,7 @@ class Catalog(HealthRecords):
                     raise RecordingStateError(
                         f"recording {recording_id} ({rec.camera_name}): no committed intent "
                         f"names {store_path} ({stored_size} bytes, SHA-256 {stored_sha256})")
-                if plaintext_sha256 != rec.camera_sha256:
+                if rec.camera_sha256 is not None and plaintext_sha256 != rec.camera_sha256:
                     raise RecordingStateError(
                         f"recording {recording_id} ({rec.camera_name}): plaintext SHA-256 "
                         f"{plaintext_sha256} differs from the camera's {rec.camera_sha256}"
@@ -757,6 +763,25 @@ class Catalog(HealthRecords):
             docked, why = sessions.get(serial, (None, None))
             out[serial] = CameraRefusals(serial, docked, why, refused.get(serial, []))
         return out
+
+    def setting(self, key: str) -> str | None:
+        with self._read() as s:
+            row = s.get(Setting, key)
+            return None if row is None else row.value
+
+    def claim_setting(self, key: str, value: str) -> str:
+        """Set `key` to `value` unless it is set already; return what it is now."""
+        try:
+            with self._write() as s:
+                row = s.get(Setting, key)
+                if row is None:
+                    s.add(Setting(key=key, value=value))
+                    return value
+                return row.value
+        except CatalogError as exc:  # another process set it first (PostgreSQL)
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            return self.setting(key) or value
 
     def head(self) -> tuple[int, str]:
         """The audit head: (seq, hash) of the last event."""

@@ -57,7 +57,7 @@ class RecordingRow:
     started: datetime
     duration_s: float
     prerecord_s: float
-    camera_sha256: str
+    camera_sha256: str | None
     plaintext_sha256: str | None
     stored_sha256: str | None
     store_path: str | None

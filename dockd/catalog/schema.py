@@ -15,11 +15,13 @@ from sqlalchemy import (
     CheckConstraint,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -100,6 +102,11 @@ class Recording(Base):
             "camera_serial", "camera_name", "started", "size", "camera_sha256",
             name="uq_recordings_identity",
         ),
+        # a camera that keeps no hash (NULL): its recordings are (serial, name, start, size);
+        # a plain unique key would let NULLs repeat
+        Index("uq_recordings_identity_unhashed", "camera_serial", "camera_name", "started",
+              "size", unique=True, sqlite_where=text("camera_sha256 IS NULL"),
+              postgresql_where=text("camera_sha256 IS NULL")),
         CheckConstraint(STATUS_CHECK, name="status"),
     )
 
@@ -111,7 +118,9 @@ class Recording(Base):
     started: Mapped[datetime] = mapped_column(UTCDateTime)
     duration_s: Mapped[float] = mapped_column(Float)
     prerecord_s: Mapped[float] = mapped_column(Float)
-    camera_sha256: Mapped[str] = mapped_column(String(HASH_LEN))
+    #: the camera's own SHA-256 of the plaintext; None when it keeps none (custody starts
+    #: with the hash taken while reading: plaintext_sha256)
+    camera_sha256: Mapped[str | None] = mapped_column(String(HASH_LEN))
     plaintext_sha256: Mapped[str | None] = mapped_column(String(HASH_LEN))
     stored_sha256: Mapped[str | None] = mapped_column(String(HASH_LEN))
     #: bytes of the stored (encrypted) file
@@ -159,6 +168,15 @@ class AuditEvent(Base):
     details: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(HASH_LEN))
     hash: Mapped[str] = mapped_column(String(HASH_LEN), unique=True)
+
+
+class Setting(Base):
+    """What the catalog says of itself (migration 0005): e.g. `mode` = simulated | real."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
 
 
 class AuditHead(Base):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import struct
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -31,8 +30,11 @@ from dockd.model import (
     ShiftEvent,
     ShiftEventKind,
     ShiftSample,
+    control_char,
     escape_name,
+    serial_problem,
 )
+from dockd.model import name_problem as model_name_problem
 
 # --- USB shape ----------------------------------------------------------------------
 
@@ -274,37 +276,16 @@ def _text_field(text: str) -> bytes:
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 
 
-def _control_char(text: str) -> str | None:
-    return next((ch for ch in text if unicodedata.category(ch) in _CONTROL_CATEGORIES), None)
-
-
 def _reject_controls(text: str, what: str) -> None:
-    ch = _control_char(text)
+    ch = control_char(text)
     if ch is not None:
         raise ProtocolError(f"{what}: contains control/format character U+{ord(ch):04X}")
 
 
 def name_problem(raw: bytes) -> str | None:
-    """Why `raw` is not a camera file name the host accepts, as one line that does not
-    repeat the name (the caller shows it escaped); None if it is acceptable."""
-    if not raw:
-        return "name is empty"
-    if len(raw) > MAX_NAME_BYTES:
-        return f"name is {len(raw)} bytes, limit {MAX_NAME_BYTES}"
-    try:
-        name = raw.decode("utf-8", errors="strict")
-    except UnicodeDecodeError:
-        return "name is not UTF-8"
-    if "\x00" in name:
-        return "name contains NUL"
-    if "/" in name or "\\" in name:
-        return "name contains a path separator"
-    if name.strip() in {".", ".."}:
-        return "name is a path component ('.' or '..')"
-    ch = _control_char(name)
-    if ch is not None:
-        return f"name contains control/format character U+{ord(ch):04X}"
-    return None
+    """Why `raw` is not a camera file name the host accepts (`dockd.model.name_problem`
+    with the protocol's limit); None if it is acceptable."""
+    return model_name_problem(raw, MAX_NAME_BYTES)
 
 
 def check_name(raw: bytes) -> str:
@@ -340,11 +321,9 @@ def _read_text(r: Reader, field: str) -> str:
 
 def _check_serial(serial: str) -> None:
     # the serial names directories in the store: keep it to a filename-safe alphabet
-    ok = serial[0].isascii() and serial[0].isalnum() and all(
-        c.isascii() and (c.isalnum() or c in "._-") for c in serial
-    )
-    if not ok:
-        raise ProtocolError(f"camera serial {serial!r} has characters outside [A-Za-z0-9._-]")
+    problem = serial_problem(serial)
+    if problem is not None:
+        raise ProtocolError(problem)
 
 
 # --- control transfers ---------------------------------------------------------------
