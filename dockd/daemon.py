@@ -6,6 +6,7 @@ import queue
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from dockd.flags import Flag
 from dockd.health.service import refresh_findings
 from dockd.ingest import IngestContext, Progress, ProgressFn, SessionReport
 from dockd.logs import CurrentStdout, configure_logging
+from dockd.matching import Matcher
 from dockd.registry import DriverRegistry
 from dockd.reload import Reloader
 from dockd.sdnotify import Heartbeat, Liveness, Notifier
@@ -71,7 +73,7 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
         notifier.stopping("stopping: checkpointing transfers in progress")
 
     sim: Any = None
-    watcher: Any = None
+    watchers: list[Any] = []
     backend: Any = None
     events: queue.Queue[DeviceEvent] = queue.Queue()
     config_watch: ConfigWatcher | None = None
@@ -103,10 +105,7 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
         if sim is not None:
             sim.dock.start()
         else:
-            from dockd.watch import UdevWatcher  # noqa: PLC0415
-
-            watcher = UdevWatcher(supervisor.on_event)
-            watcher.start()
+            watchers = start_watchers(opener.matcher, supervisor.on_event)
         if live:
             with LiveConsole() as console:
                 ctx.on_progress = _chain(ctx.on_progress, console.on_progress)
@@ -114,7 +113,7 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
         else:
             state = supervisor.run()
     finally:
-        if watcher is not None:
+        for watcher in watchers:
             watcher.stop()
         if config_watch is not None:
             config_watch.stop()
@@ -138,6 +137,34 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
                 for r in incomplete] + [f"{k}: {v}" for k, v in state.broken.items()]
         raise IncompleteIngest("not every recording is stored and verified: " + "; ".join(what)
                                + " (the reasons: dockctl recordings, or the dock_session lines)")
+
+
+def start_watchers(matcher: Matcher, on_event: Callable[[DeviceEvent], None]) -> list[Any]:
+    """The watchers the match rules call for: udev for `usb`, the mount table for `volume`,
+    the export folders the `folder` rules name. Each enumerates what is there first."""
+    started: list[Any] = []
+    buses = matcher.buses()
+    if "usb" in buses:
+        from dockd.watch import UdevWatcher  # noqa: PLC0415 - pyudev only when used
+
+        started.append(UdevWatcher(on_event))
+    if "volume" in buses:
+        from dockd.watch_mounts import MountWatcher  # noqa: PLC0415
+
+        started.append(MountWatcher(on_event))
+    if "folder" in buses:
+        from dockd.watch_folders import (  # noqa: PLC0415
+            DEFAULT_SETTLE_S,
+            FolderWatcher,
+            WatchedRoot,
+        )
+
+        roots = {rule.root: WatchedRoot(Path(rule.root), float(rule.options.get(
+            "settle_s", DEFAULT_SETTLE_S))) for rule in matcher.rules if rule.root}
+        started.append(FolderWatcher(on_event, roots.values()))
+    for watcher in started:
+        watcher.start()
+    return started
 
 
 def _status_line(supervisor: Supervisor, liveness: Liveness) -> str:

@@ -1,4 +1,9 @@
-"""From a device event to an open driver session: match (data), find (pyusb), open (driver)."""
+"""From a device event to an open driver session: match (data), find, open (driver).
+
+What the driver gets depends on the bus: the pyusb device for `usb` (found through libusb,
+or the simulator's backend), the reference itself for `volume` and `folder` (a mount point
+or a directory the system made; the driver reads it beneath that path only).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import structlog
 
 from dockd.driver import CameraSession, Driver
 from dockd.errors import DeviceGone, NoDriver
-from dockd.events import UsbDeviceRef
+from dockd.events import AnyRef, UsbDeviceRef
 from dockd.matching import Matcher, MatchRule, load_dropins, parse_rules
 from dockd.registry import DriverRegistry
 from dockd.watch import find_pyusb_device
@@ -23,7 +28,7 @@ FIND_WAIT_S = 2.0
 
 @dataclass(frozen=True)
 class Matched:
-    ref: UsbDeviceRef
+    ref: AnyRef
     driver: Driver
     rule: MatchRule
 
@@ -53,7 +58,7 @@ class DeviceOpener:
         matcher = Matcher.build(packaged, load_dropins(dropin_dir), registry.drivers)
         return cls(registry, matcher, backend)
 
-    def match(self, ref: UsbDeviceRef) -> Matched | None:
+    def match(self, ref: AnyRef) -> Matched | None:
         rule = self.matcher.match(ref)
         driver = self.registry.get(rule.driver) if rule else None
         if rule is None or driver is None:
@@ -61,8 +66,8 @@ class DeviceOpener:
                 first = ref.key not in self._unmatched_logged
                 self._unmatched_logged.add(ref.key)
             if first:  # logged once per device, then ignored
-                log.info("device_ignored", port=ref.port_path, vendor_id=f"{ref.vendor_id:04x}",
-                         product_id=f"{ref.product_id:04x}", reason="no driver matches")
+                log.info("device_ignored", port=ref.port_path, bus=ref.bus,
+                         reason="no driver matches", **dict(ref.properties()))
             return None
         return Matched(ref, driver, rule)
 
@@ -74,9 +79,11 @@ class DeviceOpener:
             raise DeviceGone(f"device at port {ref.port_path} is no longer on the bus")
         return dev
 
-    def open(self, ref: UsbDeviceRef, *, timeout_s: float) -> tuple[Matched, CameraSession]:
+    def open(self, ref: AnyRef, *, timeout_s: float) -> tuple[Matched, CameraSession]:
         matched = self.match(ref)
         if matched is None:
-            raise NoDriver(f"no driver matches {ref.vendor_id:04x}:{ref.product_id:04x}")
-        session = matched.driver.open_session(self.find_usb(ref), timeout_s=timeout_s)
+            raise NoDriver(f"no driver matches the {ref.bus} device at {ref.port_path}")
+        device = self.find_usb(ref) if isinstance(ref, UsbDeviceRef) else ref
+        session = matched.driver.open_session(device, timeout_s=timeout_s,
+                                              options=matched.rule.options)
         return matched, session

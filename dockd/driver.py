@@ -8,7 +8,7 @@ Every method raises only `dockd.errors.DeviceError` subclasses for device troubl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -88,8 +88,12 @@ class Driver(Protocol):
         """The driver's packaged match file (TOML, format in docs/drivers.md)."""
         ...
 
-    def open_session(self, device: Any, *, timeout_s: float) -> CameraSession:
-        """Open a session on a pyusb `usb.core.Device` the core matched to this driver."""
+    def open_session(self, device: Any, *, timeout_s: float,
+                     options: Mapping[str, Any]) -> CameraSession:
+        """Open a session on a device the core matched to this driver: a pyusb
+        `usb.core.Device` (bus `usb`), or a `dockd.events.VolumeRef` / `FolderRef` (buses
+        `volume`, `folder`). `options` are the matching rule's `[match.options]`, as they
+        are (the driver checks them; an unusable one is a ConfigError naming the key)."""
         ...
 
 

@@ -29,8 +29,15 @@ from dockd.config import Config
 from dockd.crypto.keys import X25519Recipient
 from dockd.custody import Custodian, Hooks, Interrupted, Outcome, Proof
 from dockd.driver import CameraSession
-from dockd.errors import CatalogError, DeviceError, DeviceGone, DockdError, LeaseHeld
-from dockd.events import UsbDeviceRef
+from dockd.errors import (
+    CatalogError,
+    DeviceError,
+    DeviceGone,
+    DockdError,
+    LeaseHeld,
+    Unsupported,
+)
+from dockd.events import AnyRef
 from dockd.health.capture import DiskUsageFn, capture_dock
 from dockd.model import (
     BatterySnapshot,
@@ -60,6 +67,8 @@ class Progress:
     """What the console and `dockctl status` show for a camera (mutable, one per session)."""
 
     slot: int
+    #: the worker's name (`DeviceRef.worker`): what the watchdog's liveness tracks
+    worker: str = ""
     serial: str = "?"
     recording: str = ""
     done: int = 0
@@ -116,13 +125,13 @@ class SessionReport:
 class DockSessionRunner:
     """Runs one camera's dock session. Device errors end the session, never the daemon."""
 
-    def __init__(self, ctx: IngestContext, ref: UsbDeviceRef, session: CameraSession,
+    def __init__(self, ctx: IngestContext, ref: AnyRef, session: CameraSession,
                  driver_name: str) -> None:
         self.ctx = ctx
         self.ref = ref
         self.session = session
         self.driver_name = driver_name
-        self.progress = Progress(slot=ref.slot)
+        self.progress = Progress(slot=ref.slot, worker=ref.worker)
         self.owner = LeaseOwner.here(ctx.catalog.host, new_token())
         self._attempt: tuple[int, int] = (0, 0)
         self._progress_saved = 0.0
@@ -305,6 +314,8 @@ class DockSessionRunner:
             battery = self.session.battery()
         except DeviceGone:
             raise
+        except Unsupported:
+            fields["battery"] = "not reported by this kind of camera"
         except DeviceError as exc:
             fields["battery_error"] = f"{exc.kind}: {exc}"
         else:
@@ -323,6 +334,8 @@ class DockSessionRunner:
             shift_log = self.session.shift_log()
         except DeviceGone:
             raise
+        except Unsupported:
+            pass  # a camera without a shift log (a mass-storage volume): nothing to say
         except DeviceError as exc:
             self.log.warning("shift_log_unreadable", error_kind=exc.kind, error=str(exc))
         try:  # capture_dock logs the one `health_capture` line
@@ -456,7 +469,7 @@ def _name(entry: ListingEntry) -> str:
     return entry.label if isinstance(entry, RefusedRecording) else entry.name
 
 
-def run_dock_session(ctx: IngestContext, ref: UsbDeviceRef, session: CameraSession,
+def run_dock_session(ctx: IngestContext, ref: AnyRef, session: CameraSession,
                      driver_name: str) -> SessionReport:
     try:
         return DockSessionRunner(ctx, ref, session, driver_name).run()

@@ -11,7 +11,7 @@ import structlog
 
 from dockd.devices import DeviceOpener
 from dockd.errors import DeviceError
-from dockd.events import UsbDeviceRef
+from dockd.events import AnyRef, UsbDeviceRef
 from dockd.model import RecordingInfo, RefusedRecording
 
 log = structlog.get_logger(__name__)
@@ -32,14 +32,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def probe_device(opener: DeviceOpener, ref: UsbDeviceRef, *, timeout_s: float) -> dict[str, Any]:
+def probe_device(opener: DeviceOpener, ref: AnyRef, *, timeout_s: float) -> dict[str, Any]:
     """One camera's identity, battery and recordings; a device error becomes an `error` entry.
 
     `recordings` holds what an ingest would take; `refused` holds the entries the driver
     refused on their own (`label`: the name escaped to printable ASCII, `reason`), which an
     ingest leaves on the camera."""
-    result: dict[str, Any] = {"slot": ref.slot, "port": ref.port_path,
-                              "usb_id": f"{ref.vendor_id:04x}:{ref.product_id:04x}"}
+    result: dict[str, Any] = {"slot": ref.slot, "port": ref.port_path, "bus": ref.bus}
+    if isinstance(ref, UsbDeviceRef):
+        result["usb_id"] = f"{ref.vendor_id:04x}:{ref.product_id:04x}"
     matched = opener.match(ref)
     if matched is None:
         result["driver"] = None

@@ -148,9 +148,12 @@ class Liveness:
 
     def on_progress(self, progress: object) -> None:
         """An `IngestContext.on_progress` hook: every progress report is a beat."""
+        worker = getattr(progress, "worker", "") or None
         slot = getattr(progress, "slot", None)
-        if isinstance(slot, int):
-            self.beat(slot_name(slot), str(getattr(progress, "state", "") or "") or None)
+        if worker is None and isinstance(slot, int):
+            worker = slot_name(slot)
+        if worker is not None:
+            self.beat(worker, str(getattr(progress, "state", "") or "") or None)
 
 
 class Heartbeat:

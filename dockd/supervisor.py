@@ -18,10 +18,10 @@ import structlog
 from dockd.catalog.types import EventKind
 from dockd.devices import DeviceOpener
 from dockd.errors import DeviceError, DeviceGone, DockdError, NoDriver
-from dockd.events import Action, DeviceEvent, UsbDeviceRef
+from dockd.events import Action, AnyRef, DeviceEvent
 from dockd.flags import Flag
 from dockd.ingest import IngestContext, SessionReport, run_dock_session
-from dockd.sdnotify import Liveness, slot_name
+from dockd.sdnotify import Liveness
 
 log = structlog.get_logger(__name__)
 
@@ -69,9 +69,11 @@ class Supervisor:
         self._pool = ThreadPoolExecutor(ctx.config.ingest.max_parallel_cameras,
                                         thread_name_prefix="camera")
         self._active: dict[str, Future[None]] = {}
-        self._docked: dict[str, UsbDeviceRef] = {}
+        self._docked: dict[str, AnyRef] = {}
         self._lock = threading.Lock()
-        self._space_wait: dict[str, UsbDeviceRef] = {}
+        self._space_wait: dict[str, AnyRef] = {}
+        #: docked devices that changed while their session ran: looked at again after it
+        self._rescan: set[str] = set()
         #: re-evaluates health findings; None = no health checks (tests, probe)
         self.health: Callable[[], object] | None = None
         #: set by a worker when its session ended; the main loop re-judges the fleet once
@@ -145,8 +147,18 @@ class Supervisor:
     def _dispatch(self, event: DeviceEvent) -> None:
         ref = event.device
         if event.action is Action.REMOVE:
+            self._rescan.discard(ref.key)
             if self._docked.pop(ref.key, None) is not None:
                 log.info("camera_undocked", slot=ref.slot, port=ref.port_path)
+            return
+        if event.action is Action.CHANGE:
+            # something new on a docked device (a folder got files): look again, once its
+            # current session (if any) has ended
+            if ref.key in self._docked:
+                if ref.key in self._active:
+                    self._rescan.add(ref.key)
+                else:
+                    self._start(self._docked[ref.key])
             return
         if ref.key in self._docked:
             return  # duplicate add
@@ -156,7 +168,7 @@ class Supervisor:
         if ref.key not in self._active:
             self._start(ref)
 
-    def _start(self, ref: UsbDeviceRef) -> None:
+    def _start(self, ref: AnyRef) -> None:
         self._active[ref.key] = self._pool.submit(self._work, ref)
 
     def refresh_health(self) -> None:
@@ -198,9 +210,12 @@ class Supervisor:
         for key, fut in list(self._active.items()):
             if fut.done():
                 del self._active[key]
+                if key in self._rescan and key in self._docked and not self.ctx.stop.is_set():
+                    self._rescan.discard(key)
+                    self._start(self._docked[key])
 
-    def _work(self, ref: UsbDeviceRef) -> None:
-        with self.liveness.working(slot_name(ref.slot)):
+    def _work(self, ref: AnyRef) -> None:
+        with self.liveness.working(ref.worker):
             try:
                 self._session(ref)
             except Exception as exc:  # a driver or core bug: log it fully, keep the daemon up
@@ -208,7 +223,7 @@ class Supervisor:
                               error=str(exc))
                 self._broken(ref, f"internal error: {type(exc).__name__}: {exc}")
 
-    def _session(self, ref: UsbDeviceRef) -> None:
+    def _session(self, ref: AnyRef) -> None:
         """One camera, from open to reconciliation; `_work` catches what escapes, so other
         cameras carry on."""
         bound = log.bind(slot=ref.slot, port=ref.port_path)
@@ -231,7 +246,7 @@ class Supervisor:
                 self._space_wait[ref.key] = ref
         self._health_due.set()
 
-    def _broken(self, ref: UsbDeviceRef, reason: str) -> None:
+    def _broken(self, ref: AnyRef, reason: str) -> None:
         """A camera that could not even be identified or opened: said in the log and in the
         catalog (`camera_refused`), so `dockctl status` shows it too."""
         log.error("dock_session_failed", slot=ref.slot, port=ref.port_path, error=reason)
@@ -240,6 +255,6 @@ class Supervisor:
         try:
             self.ctx.catalog.record_event(EventKind.CAMERA_REFUSED, details={
                 "dock": self.ctx.dock_name, "slot": ref.slot, "port": ref.port_path,
-                "usb_serial": ref.serial, "reason": reason})
+                "bus": ref.bus, "device_serial": ref.serial, "reason": reason})
         except DockdError as exc:
             log.error("camera_refusal_not_recorded", slot=ref.slot, error=str(exc))

@@ -30,8 +30,8 @@ def generate_rules(rules: Iterable[MatchRule], *, group: str = "dockd",
     if not re.fullmatch(r"0[0-7]{3}", mode):
         raise ValueError(f"not an octal mode like 0660: {mode!r}")
     targets: dict[tuple[int, int | None], set[str]] = {}
-    for rule in rules:
-        if not rule.disabled:
+    for rule in rules:  # only USB devices need a device node opened by pyusb
+        if not rule.disabled and rule.bus == "usb" and rule.vendor_id is not None:
             targets.setdefault((rule.vendor_id, rule.product_id), set()).add(rule.driver)
     # a vendor-wide rule already covers that vendor's product-specific ones
     vendor_wide = {vid for vid, pid in targets if pid is None}

@@ -181,7 +181,7 @@ def usb_device_ref(device: Any) -> UsbDeviceRef | None:
     return UsbDeviceRef(
         key=str(device.sys_path),
         port_path=str(device.sys_name),
-        bus=bus,
+        bus_number=bus,
         address=address,
         vendor_id=vendor_id,
         product_id=product_id,
@@ -268,7 +268,7 @@ def find_pyusb_device(ref: UsbDeviceRef, backend: Any = None, *, wait_s: float =
 
     deadline = time.monotonic() + wait_s
     while True:
-        found = usb.core.find(bus=ref.bus, address=ref.address, backend=backend,
+        found = usb.core.find(bus=ref.bus_number, address=ref.address, backend=backend,
                               custom_match=same_ids)
         if found is not None or time.monotonic() >= deadline:
             return found

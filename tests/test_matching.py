@@ -21,7 +21,7 @@ product_id = 0xDC01
 
 def ref(vid: int = 0x1209, pid: int = 0xDC01, serial: str | None = "NC-100234",
         classes: tuple[int, ...] = (0xFF,)) -> UsbDeviceRef:
-    return UsbDeviceRef(key="k", port_path="1-1.3", bus=1, address=5, vendor_id=vid,
+    return UsbDeviceRef(key="k", port_path="1-1.3", bus_number=1, address=5, vendor_id=vid,
                         product_id=pid, interface_classes=classes, serial=serial)
 
 

@@ -108,7 +108,7 @@ def test_event_describes_the_device_and_slot(tmp_path):
     try:
         ref = dock.events.get_nowait().device
         assert ref.key == "sim:1-1.3" and ref.port_path == "1-1.3" and ref.slot == 3
-        assert (ref.bus, ref.vendor_id, ref.product_id) == (1, 0x1234, 0x0001)
+        assert (ref.bus_number, ref.vendor_id, ref.product_id) == (1, 0x1234, 0x0001)
         assert ref.interface_classes == (USB_CLASS_VENDOR_SPEC,)
         dev = usb.core.find(backend=backend, serial_number="NC-9")
         assert dev is not None

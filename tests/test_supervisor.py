@@ -29,7 +29,7 @@ def test_an_unexpected_error_while_opening_is_logged_and_reported(tmp_path: Path
                         catalog=Catalog.open(f"sqlite:///{tmp_path / 'c.db'}"),
                         recipients=[], dock_name="dock-a")
     sup = Supervisor(ctx, CrashingOpener(), timeout_s=1.0, once=True)  # type: ignore[arg-type]
-    ref = UsbDeviceRef(key="/sim/1-1.3", port_path="1-1.3", bus=1, address=5,
+    ref = UsbDeviceRef(key="/sim/1-1.3", port_path="1-1.3", bus_number=1, address=5,
                        vendor_id=0x1209, product_id=0xDC01)
     sup.on_event(DeviceEvent(Action.ADD, ref))
     with capture_logs() as logs:

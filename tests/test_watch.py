@@ -69,7 +69,7 @@ def watcher(devices: list[FakeDevice] | None = None) -> tuple[UdevWatcher, list[
 def test_reference_is_built_from_sysfs():
     ref = usb_device_ref(camera(3))
     assert ref == UsbDeviceRef(
-        key=f"{HUB}/1-1.3", port_path="1-1.3", bus=1, address=7, vendor_id=0x1D50,
+        key=f"{HUB}/1-1.3", port_path="1-1.3", bus_number=1, address=7, vendor_id=0x1D50,
         product_id=0x6099, interface_classes=(0xFF, 0x08), serial="NC-0001",
     )
     assert ref.slot == 3
@@ -92,7 +92,7 @@ def test_properties_stand_in_for_missing_attributes():
                                                   "PRODUCT": "abcd/12/100"})
     ref = usb_device_ref(dev)
     assert ref is not None
-    assert (ref.bus, ref.address, ref.vendor_id, ref.product_id) == (2, 11, 0xABCD, 0x12)
+    assert (ref.bus_number, ref.address, ref.vendor_id, ref.product_id) == (2, 11, 0xABCD, 0x12)
     assert ref.serial is None
     assert ref.interface_classes == ()
 
@@ -336,11 +336,11 @@ class Quiet:
 def test_find_pyusb_device_checks_address_and_ids():
     with sim_backend() as backend:
         address = backend.plug(Quiet(), port_numbers=(1, 3))
-        ref = UsbDeviceRef(key="k", port_path="1-1.3", bus=1, address=address,
+        ref = UsbDeviceRef(key="k", port_path="1-1.3", bus_number=1, address=address,
                            vendor_id=0x1D50, product_id=0x6099)
         dev = find_pyusb_device(ref, backend=backend)
         assert dev is not None and dev.address == address
-        reused = UsbDeviceRef(key="k", port_path="1-1.3", bus=1, address=address,
+        reused = UsbDeviceRef(key="k", port_path="1-1.3", bus_number=1, address=address,
                               vendor_id=0x1234, product_id=0x6099)
         assert find_pyusb_device(reused, backend=backend) is None
         backend.unplug(address)
@@ -377,7 +377,7 @@ def test_monitor_reports_each_device_once(umockdev_dock):
         umockdev_dock.plug(Quiet(), slot=2)
         hot = next_event(events)
         assert (hot.action, hot.device.port_path) == (Action.ADD, "1-1.2")
-        assert hot.device.bus == 1 and hot.device.vendor_id == 0x1D50
+        assert hot.device.bus_number == 1 and hot.device.vendor_id == 0x1D50
         assert hot.device.interface_classes == (0xFF,)  # reported at "bind", not at "add"
         umockdev_dock.uevent(2, "add")
         umockdev_dock.uevent(2, "change")

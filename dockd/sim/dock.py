@@ -177,7 +177,7 @@ class SimulatedDock:
                                     port_fault=self.port_faults.get(spec.slot))
         desc = camera.description
         ref = UsbDeviceRef(
-            key=f"sim:{path}", port_path=path, bus=self.scenario.dock.bus, address=address,
+            key=f"sim:{path}", port_path=path, bus_number=self.scenario.dock.bus, address=address,
             vendor_id=desc.vendor_id, product_id=desc.product_id,
             interface_classes=tuple(i.interface_class for i in desc.interfaces),
             serial=desc.serial,

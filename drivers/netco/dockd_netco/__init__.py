@@ -7,6 +7,7 @@ never drift from what the driver expects.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,8 @@ class NetcoDriver:
     def match_data(self) -> Traversable:
         return files("dockd_netco") / "match.toml"
 
-    def open_session(self, device: Any, *, timeout_s: float) -> NetcoSession:
+    def open_session(self, device: Any, *, timeout_s: float,
+                     options: Mapping[str, Any] | None = None) -> NetcoSession:
         from dockd_netco.host import NetcoSession  # noqa: PLC0415 - pyusb only when used
 
         return NetcoSession(device, timeout_s=timeout_s)

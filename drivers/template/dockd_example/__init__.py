@@ -7,6 +7,7 @@ CameraSession over pyusb), `device.py` (the simulated firmware).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -77,7 +78,8 @@ class ExampleDriver:
     def match_data(self) -> Traversable:
         return files("dockd_example") / "match.toml"
 
-    def open_session(self, device: Any, *, timeout_s: float) -> CameraSession:
+    def open_session(self, device: Any, *, timeout_s: float,
+                     options: Mapping[str, Any] | None = None) -> CameraSession:
         return ExampleSession(device, timeout_s=timeout_s)
 
 

@@ -1,0 +1,102 @@
+"""Reading beneath one directory and nowhere else.
+
+Every path is resolved from the camera's root directory fd, one component at a time, with
+O_NOFOLLOW: a symlink (anywhere in the path), '..', or a name that is not a plain component
+can never lead outside the camera's directory, and a renamed mount point cannot redirect an
+open session. Nothing here trusts a name: the caller has checked each part with
+`dockd.model.name_problem`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from dockd.errors import DeviceError, DeviceGone, DeviceRefused, ProtocolError
+
+O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: O_NONBLOCK: opening a FIFO planted in the tree never blocks
+O_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+#: errors that mean the volume went away under us (yanked, unmounted hard)
+_GONE = {errno.ENODEV, errno.ENXIO, errno.ESTALE, errno.ENOTCONN, errno.ESHUTDOWN}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file found under the root: its path parts (raw bytes) and lstat."""
+
+    parts: tuple[bytes, ...]
+    st: os.stat_result
+
+
+def device_error(exc: OSError, doing: str) -> DeviceError:
+    """An OSError of the camera's filesystem as the typed error a session raises."""
+    if exc.errno in _GONE:
+        return DeviceGone(f"the volume went away while {doing}: {exc.strerror}")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return DeviceRefused(f"permission denied while {doing}")
+    if exc.errno == errno.EROFS:
+        return DeviceRefused(f"the volume is read-only ({doing}): mount it read-write so "
+                             "dockd can delete what it has proven stored")
+    return DeviceRefused(f"{doing}: {exc.strerror or exc}")
+
+
+def walk(root_fd: int, *, max_depth: int, max_entries: int) -> Iterator[Entry]:
+    """Every non-directory entry beneath root_fd (symlinks and special files included, for
+    the caller to refuse), depth first in name order; sub-directories are opened with
+    O_NOFOLLOW, so a symlinked directory is an entry, never entered."""
+    seen = 0
+    stack: list[tuple[tuple[bytes, ...], int]] = [((), os.dup(root_fd))]
+    try:
+        while stack:
+            parts, fd = stack.pop()
+            try:
+                # listdir on an fd: names of this very directory, whatever its path became
+                names = sorted(os.fsencode(n) for n in os.listdir(fd))  # noqa: PTH208
+                for raw in names:
+                    seen += 1
+                    if seen > max_entries:
+                        raise ProtocolError(f"the volume holds more than {max_entries} "
+                                            "entries: refused as a whole")
+                    try:
+                        st = os.stat(raw, dir_fd=fd, follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # gone between listing and stat
+                    if stat.S_ISDIR(st.st_mode) and len(parts) < max_depth:
+                        try:
+                            child = os.open(raw, O_DIR, dir_fd=fd)
+                        except OSError:
+                            continue  # unreadable sub-folder: nothing in it is listed
+                        stack.append(((*parts, raw), child))
+                    elif not stat.S_ISDIR(st.st_mode):
+                        yield Entry((*parts, raw), st)
+            except OSError as exc:
+                raise device_error(exc, "listing the volume") from exc
+            finally:
+                os.close(fd)
+    finally:
+        for _, fd in stack:
+            os.close(fd)
+
+
+def open_parent(root_fd: int, parts: Sequence[bytes]) -> int:
+    """A new fd of the directory holding `parts[-1]`, resolved beneath root_fd."""
+    fd = os.dup(root_fd)
+    try:
+        for part in parts[:-1]:
+            nxt = os.open(part, O_DIR, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    """The same inode, unchanged: device, inode, size and mtime."""
+    return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns) == (
+        b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns)
