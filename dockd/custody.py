@@ -62,12 +62,11 @@ from dockd.pipeline import (
     load_resume,
 )
 from dockd.store import (
+    final_path,
     nearest_existing,
     partial_path,
     partials_for,
     quarantine,
-    recording_dir,
-    sanitise,
     sha256_file,
     sidecar_path,
     take_over,
@@ -84,16 +83,12 @@ class Interrupted(DeviceError):
 
 
 def final_path_for(root: Path, catalog_rows: list[RecordingRow], rec: RecordingRow) -> Path:
-    """The stored file's path, a function of the catalog alone (so a restart after a crash
-    finds the same path): `<serial>/<YYYY>/<MM>/<DD>/<name>.age`. A camera name that needed
-    sanitising, or that another recording of the camera shares, gets `~r<id>` — a character
-    sanitised names never contain, so the two kinds can never collide."""
-    directory = recording_dir(root, rec.camera_serial, rec.started)
-    safe = sanitise(rec.camera_name)
+    """The stored file's path (`store.final_path`), a function of the catalog alone, so a
+    restart after a crash finds the same path: a namesake catalogued earlier makes the name
+    shared."""
     shared = any(r.camera_name == rec.camera_name and r.id < rec.id for r in catalog_rows)
-    if safe == rec.camera_name and not shared:
-        return directory / f"{safe}.age"
-    return directory / f"{sanitise(rec.camera_name, max_len=100)}~r{rec.id}.age"
+    return final_path(root, rec.camera_serial, rec.started, rec.camera_name, rec.id,
+                      shared=shared)
 
 
 # --- proof ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import stat
+import threading
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +60,18 @@ def sanitise(text: str, *, max_len: int = MAX_COMPONENT) -> str:
 def recording_dir(root: Path, serial: str, started: datetime) -> Path:
     day = started.astimezone(UTC) if started.tzinfo else started
     return root / sanitise(serial) / f"{day.year:04d}" / f"{day.month:02d}" / f"{day.day:02d}"
+
+
+def final_path(root: Path, serial: str, started: datetime, name: str, rec_id: int, *,
+               shared: bool) -> Path:
+    """`<serial>/<YYYY>/<MM>/<DD>/<name>.age`. A camera name that needed sanitising, or
+    that another recording of the camera shares (`shared`), gets `~r<id>` before `.age` — a
+    character sanitised names never contain, so the two kinds can never collide."""
+    directory = recording_dir(root, serial, started)
+    safe = sanitise(name)
+    if safe == name and not shared:
+        return directory / f"{safe}{SUFFIX}"
+    return directory / f"{sanitise(name, max_len=100)}~r{rec_id}{SUFFIX}"
 
 
 def storage_error(exc: OSError, path: Path, doing: str) -> StorageError:
@@ -255,6 +268,29 @@ def quarantine(root: Path, path: Path, when: datetime) -> Path:
             raise storage_error(exc, qdir, "syncing quarantine") from exc
         return target
     raise StorageError(f"{qdir}: no free name for {path.name}")
+
+
+def write_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Replace `path` with `data`, all or nothing: a temp file beside it (named for this
+    process and thread, so writers never share one) → fsync → rename over → fsync the
+    directory. The temp file is removed again on failure. Raises OSError."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     mode)
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(path)
+    except OSError:
+        remove_quietly(tmp)
+        raise
+    fsync_dir(path.parent)
 
 
 def remove_quietly(path: Path) -> None:

@@ -203,8 +203,10 @@ def orphan_key_files(root: Path) -> list[Path]:
     """Resume states (each holds a file key) whose partial is gone: key material that must
     not outlive the partial it was for."""
     found = set(list_partials(root.absolute()))
-    return sorted(p for p in found if p.name.endswith(SIDECAR_SUFFIX)
-                  and p.with_name(p.name[: -len(".resume")]) not in found)
+    # a resume state's temp file (a crash between its write and its rename) holds a key too
+    return sorted(p for p in found if (p.name.endswith(SIDECAR_SUFFIX)
+                                       and p.with_name(p.name[: -len(".resume")]) not in found)
+                  or (p.name.endswith(".tmp") and f"{SIDECAR_SUFFIX}." in p.name))
 
 
 def quarantined(root: Path) -> list[Path]:

@@ -68,10 +68,10 @@ def test_shift_log_lands_on_the_host_clock_and_the_snapshot_is_kept(catalog: Cat
     sets: list[datetime] = []
     result = _capture(catalog, -7200.0, set_clock=sets.append)  # camera two hours slow
     assert result.clock_offset_s == pytest.approx(-7200)
-    samples = catalog.shift_samples("NC-7")
+    samples = catalog.health.shift_samples("NC-7")
     assert [s.at for s in samples] == [HOST_NOW - timedelta(hours=h) for h in (2, 1, 0)]
-    assert [e.kind for e in catalog.shift_events("NC-7")] == ["power_on", "docked"]
-    cap = catalog.captures("NC-7")[0]
+    assert [e.kind for e in catalog.health.shift_events("NC-7")] == ["power_on", "docked"]
+    cap = catalog.health.captures("NC-7")[0]
     assert (cap.soc_percent, cap.cycle_count, cap.full_charge_capacity_mah, cap.charging) == (
         35.0, 240, 2700, "charging")
     assert (cap.storage_total_bytes, cap.storage_free_bytes) == (1000, 600)
@@ -95,7 +95,7 @@ def test_a_refused_clock_set_is_recorded_not_raised(catalog: Catalog) -> None:
 
     result = _capture(catalog, 3600, set_clock=refuse)
     assert not result.clock_set and "refused" in (result.clock_error or "")
-    assert not catalog.captures("NC-7")[0].clock_set
+    assert not catalog.health.captures("NC-7")[0].clock_set
     assert "clock_set" not in [e.kind for e in catalog.events()]
 
 
@@ -113,7 +113,8 @@ def test_a_log_seen_again_at_the_next_dock_is_stored_once(catalog: Catalog) -> N
     again = _capture(catalog, 0.0, shift_log=log)
     assert (first.new_samples, first.new_events) == (3, 2)
     assert (again.new_samples, again.new_events) == (0, 0)
-    assert len(catalog.shift_samples("NC-7")) == 3 and len(catalog.captures("NC-7")) == 2
+    assert len(catalog.health.shift_samples("NC-7")) == 3
+    assert len(catalog.health.captures("NC-7")) == 2
 
 
 def test_times_in_the_future_are_refused_and_counted(catalog: Catalog) -> None:

@@ -72,7 +72,7 @@ def test_a_finding_is_logged_once_when_raised_and_once_when_cleared(world) -> No
     assert findings == [] and raised == []
     assert [c.code for c in cleared] == ["battery_hot"]
     assert _events(logs) == [("health_finding_cleared", "battery_hot")]
-    (stored,) = catalog.findings(active_only=False)
+    (stored,) = catalog.health.findings(active_only=False)
     assert stored.cleared_at == clock.now and stored.raised_at == T0
 
 

@@ -67,20 +67,20 @@ def test_a_healthy_fleet_raises_no_finding_on_any_day(healthy: Fleet) -> None:
         assert day.errors == []
         assert [s.outcome for s in day.sessions] == ["complete"] * 3
         assert day.findings == [], [f.as_json() for f in day.findings]
-    assert healthy.catalog.findings(active_only=False) == []
+    assert healthy.catalog.health.findings(active_only=False) == []
 
 
 def test_every_dock_of_the_healthy_fleet_was_captured(healthy: Fleet) -> None:
-    caps = healthy.catalog.captures()
+    caps = healthy.catalog.health.captures()
     assert len(caps) == 15
     assert all(c.session_id is not None and c.design_capacity_mah == 3000 for c in caps)
     assert all(abs(c.clock_offset_s) < 5 and not c.clock_set for c in caps)
     # each dock brought a new shift (dock stretch + ten-hour shift), stored once
-    samples = healthy.catalog.shift_samples("NC-101")
+    samples = healthy.catalog.health.shift_samples("NC-101")
     assert len(samples) == len({s.at for s in samples}) > 5 * 20
-    assert [c.at.date() for c in healthy.catalog.captures("NC-101")] == [
-        (healthy.days and healthy.catalog.captures("NC-101")[0].at + timedelta(days=d)).date()
-        for d in range(5)]
+    caps = healthy.catalog.health.captures("NC-101")
+    assert [c.at.date() for c in caps] == [
+        (healthy.days and caps[0].at + timedelta(days=d)).date() for d in range(5)]
 
 
 def test_the_healthy_fleet_reads_as_healthy_in_dockctl(healthy: Fleet) -> None:
@@ -166,7 +166,7 @@ def test_transfer_failures_are_attributed_to_camera_or_port(trouble: Fleet) -> N
 
 
 def test_clock_drift_is_measured_set_and_audited(trouble: Fleet) -> None:
-    caps = trouble.catalog.captures("NC-212")
+    caps = trouble.catalog.health.captures("NC-212")
     assert [round(c.clock_offset_s) for c in caps] == [400, 400, 400]
     assert all(c.clock_set for c in caps)
     sets = [e for e in trouble.catalog.events() if e.kind == "clock_set"]
@@ -195,18 +195,18 @@ def test_shift_logs_are_stored_on_the_host_clock(trouble: Fleet) -> None:
     # NC-212's camera runs 400 s fast; its shift log lands on host time: the docked event
     # it logged at docking is within seconds of the session's docked_at, not 400 s later
     session = trouble.catalog.sessions(camera="NC-212")[-1]
-    docked = [e for e in trouble.catalog.shift_events("NC-212") if e.kind == "docked"]
+    docked = [e for e in trouble.catalog.health.shift_events("NC-212") if e.kind == "docked"]
     assert abs((docked[-1].at - session.docked_at).total_seconds()) < 5
 
 
 def test_early_unattributed_failures_clear_once_attribution_is_possible(trouble: Fleet) -> None:
     # day 0: NC-210 fails in port 4 and NC-209 in port 2, each the only witness: "cannot tell
     # yet". Day 1 brings the second witness of each, and the notices give way to attributions.
-    stored = {f.key: f for f in trouble.catalog.findings(active_only=False)}
+    stored = {f.key: f for f in trouble.catalog.health.findings(active_only=False)}
     cleared = {k: f for k, f in stored.items() if f.cleared_at is not None}
     assert set(cleared) == {"transfer_failures:NC-210@dock-a/4",
                             "transfer_failures:NC-209@dock-a/2"}
-    first_day = trouble.catalog.captures()[0].at
+    first_day = trouble.catalog.health.captures()[0].at
     for f in cleared.values():
         assert f.severity == "notice" and f.cleared_at is not None
         assert timedelta(days=0.9) < f.cleared_at - first_day < timedelta(days=1.1)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dockd import pipeline
+from dockd import appender
 from dockd.crypto import CHUNK, SEALED, X25519Identity, decrypt_file, load_identities
 from dockd.errors import (
     DeviceGone,
@@ -164,7 +164,7 @@ def test_a_write_lost_without_an_error_never_gets_a_final_name(tmp_path, keys, m
     # the file would be short; it must not be published, where a restart would adopt it
     _, ident = keys
     content = GeneratedContent(300_000, seed=9)
-    monkeypatch.setattr(pipeline._Appender, "_write_tail", lambda self, tail, pos: None)
+    monkeypatch.setattr(appender.Appender, "_write_tail", lambda self, tail, pos: None)
     with pytest.raises(StorageError, match=r"holds \d+ of the \d+ bytes written; removed"):
         _ingest(content, tmp_path, ident)
     partial, final = _paths(tmp_path)
@@ -393,16 +393,16 @@ def test_buffered_fallback_when_filesystem_refuses_direct_io(tmp_path, keys, mon
     """Some filesystems refuse O_DIRECT (EINVAL): ingest and resume must still be exact."""
     keyfile, ident = keys
     if how == "fcntl refused":
-        monkeypatch.setattr(pipeline._Appender, "_set_direct", lambda self, on: False)
+        monkeypatch.setattr(appender.Appender, "_set_direct", lambda self, on: False)
     else:
         real_pwrite = os.pwrite
 
         def pwrite(fd, data, offset):
-            if pipeline.fcntl.fcntl(fd, pipeline.fcntl.F_GETFL) & os.O_DIRECT:
+            if appender.fcntl.fcntl(fd, appender.fcntl.F_GETFL) & os.O_DIRECT:
                 raise OSError(errno.EINVAL, "Invalid argument")
             return real_pwrite(fd, data, offset)
 
-        monkeypatch.setattr(pipeline.os, "pwrite", pwrite)
+        monkeypatch.setattr(appender.os, "pwrite", pwrite)
     content = GeneratedContent(2 * (1 << 20) + 3, seed=21)
     partial, final = _paths(tmp_path)
     with pytest.raises(DeviceGone):

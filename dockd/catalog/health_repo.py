@@ -1,21 +1,21 @@
 """The catalog's health records: per-dock captures, shift logs, transfer history, findings.
 
-A mixin of `Catalog` (same transactions, same audit trail), kept apart so the custody code
-in `repo.py` stays short. See docs/health.md.
+`catalog.health`: composed into `Catalog` (its transactions and audit trail through public
+methods), kept apart so the custody code in `repo.py` stays about custody. docs/health.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from dockd.catalog.repo import Catalog
+
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from dockd.catalog.rows import (
-    AuditRecord,
     CaptureRow,
     FindingDraft,
     FindingRecord,
@@ -40,18 +40,8 @@ from dockd.model import BatterySnapshot, ShiftEvent, ShiftSample
 
 
 class HealthRecords:
-    if TYPE_CHECKING:
-        _clock: Callable[[], datetime]
-
-        def _write(self) -> AbstractContextManager[Session]: ...
-        def _read(self) -> AbstractContextManager[Session]: ...
-        def _event(self, session: Session, kind: str, *, camera_serial: str | None = None,
-                   recording_id: int | None = None, details: Mapping[str, Any] | None = None,
-                   actor: str | None = None) -> AuditRecord: ...
-
-    def now(self) -> datetime:
-        """The catalog's clock (injected in tests and fleet simulations; else UTC now)."""
-        return self._clock()
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
 
     # --- capture ------------------------------------------------------------------------
 
@@ -75,7 +65,7 @@ class HealthRecords:
         clock was set, is the `clock_set` audit event's details, appended in the same
         transaction. `storage` is (total, free) bytes of the host store.
         """
-        with self._write() as s:
+        with self._catalog.writing() as s:
             cap = DockCapture(
                 camera_serial=serial, session_id=session_id, at=at,
                 clock_offset_s=clock_offset_s, clock_set=clock_set is not None,
@@ -124,7 +114,8 @@ class HealthRecords:
                                        camera_at=event.at, kind=event.kind.value))
             s.flush()
             if clock_set is not None:
-                self._event(s, EventKind.CLOCK_SET, camera_serial=serial, details=clock_set)
+                self._catalog.append_event(s, EventKind.CLOCK_SET, camera_serial=serial,
+                                           details=clock_set)
             return to_row(CaptureRow, cap), new_samples, new_events
 
     # --- reading ------------------------------------------------------------------------
@@ -132,7 +123,7 @@ class HealthRecords:
     def captures(self, camera: str | None = None, *, since: datetime | None = None
                  ) -> list[CaptureRow]:
         """Dock captures, oldest first (of one camera, and from `since`, when given)."""
-        with self._read() as s:
+        with self._catalog.reading() as s:
             q = select(DockCapture).order_by(DockCapture.at, DockCapture.id)
             if camera is not None:
                 q = q.where(DockCapture.camera_serial == camera)
@@ -142,7 +133,7 @@ class HealthRecords:
 
     def shift_samples(self, camera: str, *, since: datetime | None = None
                       ) -> list[ShiftSampleRow]:
-        with self._read() as s:
+        with self._catalog.reading() as s:
             q = select(ShiftSampleRecord).where(ShiftSampleRecord.camera_serial == camera)
             if since is not None:
                 q = q.where(ShiftSampleRecord.at >= since)
@@ -150,7 +141,7 @@ class HealthRecords:
             return [to_row(ShiftSampleRow, r) for r in rows]
 
     def shift_events(self, camera: str, *, since: datetime | None = None) -> list[ShiftEventRow]:
-        with self._read() as s:
+        with self._catalog.reading() as s:
             q = select(ShiftEventRecord).where(ShiftEventRecord.camera_serial == camera)
             if since is not None:
                 q = q.where(ShiftEventRecord.at >= since)
@@ -159,7 +150,7 @@ class HealthRecords:
 
     def transfer_records(self, *, since: datetime | None = None) -> list[TransferRecord]:
         """Finished transfer attempts with their camera and dock port, oldest first."""
-        with self._read() as s:
+        with self._catalog.reading() as s:
             q = (
                 select(TransferAttempt, Recording.camera_serial, Dock.name, Port.slot)
                 .join(Recording, Recording.id == TransferAttempt.recording_id)
@@ -185,7 +176,7 @@ class HealthRecords:
     # --- findings -----------------------------------------------------------------------
 
     def findings(self, *, active_only: bool = True) -> list[FindingRecord]:
-        with self._read() as s:
+        with self._catalog.reading() as s:
             q = select(HealthFinding).order_by(HealthFinding.id)
             if active_only:
                 q = q.where(HealthFinding.cleared_at.is_(None))
@@ -198,10 +189,10 @@ class HealthRecords:
         Raised: new, back after being cleared, or changed severity. Cleared: stored as active
         but no longer in `current`. Evidence of a still-active finding is refreshed silently.
         """
-        now = self._clock()
+        now = self._catalog.now()
         raised: list[FindingRecord] = []
         cleared: list[FindingRecord] = []
-        with self._write() as s:
+        with self._catalog.writing() as s:
             stored = {f.key: f for f in s.execute(select(HealthFinding)).scalars()}
             wanted = {d.key: d for d in current}
             for key, draft in wanted.items():

@@ -103,14 +103,14 @@ def notice_text(kind: str, details: dict[str, Any]) -> str:
 
 def report_progress(catalog: Catalog, attempt_id: int, transferred: int) -> None:
     """Record how many bytes an open attempt has moved so far."""
-    with catalog._write() as s:
+    with catalog.writing() as s:
         s.execute(update(TransferAttempt)
                   .where(TransferAttempt.id == attempt_id, TransferAttempt.finished_at.is_(None))
                   .values(bytes=transferred))
 
 
 def live_status(catalog: Catalog, *, errors: int = 10, notes: int = 20) -> LiveStatus:
-    with catalog._read() as s:
+    with catalog.reading() as s:
         docked = [
             DockedCamera(sess.id, sess.camera_serial, model, dock, slot, sess.docked_at)
             for sess, model, dock, slot in s.execute(
@@ -154,7 +154,7 @@ def close_stale(catalog: Catalog) -> tuple[int, int]:
     """At start: sessions and attempts a previous run of this host left open (it was killed)
     are closed with a reason, so status never shows ghosts and history stays honest."""
     host = catalog.host
-    with catalog._read() as s:
+    with catalog.reading() as s:
         sessions = [row.id for row in s.execute(
             select(DockSession.id).outerjoin(Port, DockSession.port_id == Port.id)
             .outerjoin(Dock, Port.dock_id == Dock.id)

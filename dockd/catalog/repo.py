@@ -75,8 +75,9 @@ def _check_sha(name: str, value: str) -> str:
     return value
 
 
-class Catalog(HealthRecords):
-    """Open with `Catalog.open(url)`; close with `close()` or a `with` block."""
+class Catalog:
+    """Open with `Catalog.open(url)`; close with `close()` or a `with` block. Health records
+    (captures, shift logs, findings) are `catalog.health` (dockd/catalog/health_repo.py)."""
 
     def __init__(
         self, engine: Engine, *, actor: str, host: str, clock: Callable[[], datetime]
@@ -89,6 +90,7 @@ class Catalog(HealthRecords):
         self._read_sessions = sessionmaker(
             engine.execution_options(dockd_readonly=True), expire_on_commit=False
         )
+        self.health = HealthRecords(self)
 
     @classmethod
     def open(
@@ -128,6 +130,10 @@ class Catalog(HealthRecords):
     def engine(self) -> Engine:
         return self._engine
 
+    def now(self) -> datetime:
+        """The catalog's clock (injected in tests and fleet simulations; else UTC now)."""
+        return self._clock()
+
     @property
     def host(self) -> str:
         """This host's name in audit events, docks and lease owners."""
@@ -145,7 +151,9 @@ class Catalog(HealthRecords):
     # --- transactions ------------------------------------------------------------
 
     @contextmanager
-    def _write(self) -> Iterator[Session]:
+    def writing(self) -> Iterator[Session]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite): for the catalog's own modules
+        (health records, live status); a failure is a CatalogError."""
         try:
             with self._write_sessions.begin() as session:
                 yield session
@@ -153,7 +161,8 @@ class Catalog(HealthRecords):
             raise CatalogError(f"catalog write failed: {_reason(exc)}") from exc
 
     @contextmanager
-    def _read(self) -> Iterator[Session]:
+    def reading(self) -> Iterator[Session]:
+        """One read transaction, one snapshot (REPEATABLE READ on PostgreSQL)."""
         try:
             with self._read_sessions.begin() as session:
                 if session.get_bind().dialect.name == "postgresql":
@@ -163,7 +172,7 @@ class Catalog(HealthRecords):
         except SQLAlchemyError as exc:
             raise CatalogError(f"catalog read failed: {_reason(exc)}") from exc
 
-    def _event(
+    def append_event(
         self,
         session: Session,
         kind: str,
@@ -194,7 +203,7 @@ class Catalog(HealthRecords):
 
     def ensure_port(self, dock: str, slot: int) -> int:
         """The id of (dock, slot), creating the dock (on this host) and port rows if new."""
-        with self._write() as s:
+        with self.writing() as s:
             return self._port_id(s, dock, slot)
 
     def _port_id(self, s: Session, dock: str, slot: int) -> int:
@@ -219,7 +228,7 @@ class Catalog(HealthRecords):
         now = self._clock()
         if clock_offset_s is None:
             clock_offset_s = (identity.clock - now).total_seconds()
-        with self._write() as s:
+        with self.writing() as s:
             cam = s.get(Camera, identity.serial)
             if cam is None:
                 cam = Camera(serial=identity.serial, first_seen=now)
@@ -233,7 +242,7 @@ class Catalog(HealthRecords):
             return to_row(CameraRow, cam)
 
     def cameras(self) -> list[CameraRow]:
-        with self._read() as s:
+        with self.reading() as s:
             rows = s.execute(select(Camera).order_by(Camera.serial)).scalars()
             return [to_row(CameraRow, c) for c in rows]
 
@@ -243,7 +252,7 @@ class Catalog(HealthRecords):
         self, serial: str, *, dock: str | None = None, slot: int | None = None
     ) -> SessionRow:
         """A camera was docked (call `upsert_camera` first). Appends `docked`."""
-        with self._write() as s:
+        with self.writing() as s:
             if s.get(Camera, serial) is None:
                 raise CatalogError(f"camera {serial} is not in the catalog: upsert it first")
             port_id = (
@@ -261,7 +270,7 @@ class Catalog(HealthRecords):
             )
             s.add(row)
             s.flush()
-            self._event(
+            self.append_event(
                 s,
                 EventKind.DOCKED,
                 camera_serial=serial,
@@ -276,7 +285,7 @@ class Catalog(HealthRecords):
         """The camera left (or the session ended). Appends `undocked` with the counts, and
         `refusal` when nothing of the camera could be listed (why)."""
         counts = counts or SessionCounts()
-        with self._write() as s:
+        with self.writing() as s:
             row = s.get(DockSession, session_id)
             if row is None:
                 raise CatalogError(f"no dock session {session_id}")
@@ -287,7 +296,7 @@ class Catalog(HealthRecords):
             row.listed, row.already_known = counts.listed, counts.already_known
             row.stored, row.deleted, row.failed = counts.stored, counts.deleted, counts.failed
             row.refusal = refusal
-            self._event(
+            self.append_event(
                 s,
                 EventKind.UNDOCKED,
                 camera_serial=row.camera_serial,
@@ -306,7 +315,7 @@ class Catalog(HealthRecords):
             return to_row(SessionRow, row)
 
     def sessions(self, camera: str | None = None) -> list[SessionRow]:
-        with self._read() as s:
+        with self.reading() as s:
             q = select(DockSession).order_by(DockSession.id)
             if camera is not None:
                 q = q.where(DockSession.camera_serial == camera)
@@ -342,7 +351,7 @@ class Catalog(HealthRecords):
             return found
         now = self._clock()
         try:
-            with self._write() as s:
+            with self.writing() as s:
                 # re-check under the write lock (SQLite) ...
                 row = self._find_in(s, serial, name, started, size, sha)
                 if row is not None:
@@ -350,7 +359,7 @@ class Catalog(HealthRecords):
                         row.updated_at = now  # still on the camera, still refused
                         if row.failure_reason != refusal:
                             row.failure_reason = refusal  # the reason changed wording
-                            self._event(s, EventKind.REFUSED, rec=row,
+                            self.append_event(s, EventKind.REFUSED, rec=row,
                                         details={"reason": refusal})
                     return to_row(RecordingRow, row)
                 row = Recording(
@@ -363,11 +372,11 @@ class Catalog(HealthRecords):
                 s.flush()
                 if refusal is None:
                     # a camera that keeps no hash: custody starts with the one taken reading
-                    self._event(s, EventKind.LISTED, rec=row, details=None if sha else {
+                    self.append_event(s, EventKind.LISTED, rec=row, details=None if sha else {
                         "camera_hash": "none: custody starts with the SHA-256 taken while "
                                        "reading"})
                 else:
-                    self._event(s, EventKind.REFUSED, rec=row, details={"reason": refusal})
+                    self.append_event(s, EventKind.REFUSED, rec=row, details={"reason": refusal})
                 return to_row(RecordingRow, row)
         except CatalogError as exc:
             # ... or lose the race on the unique key (PostgreSQL) and read the winner, which
@@ -397,12 +406,12 @@ class Catalog(HealthRecords):
 
     def _find_recording(self, serial: str, name: str, started: datetime, size: int,
                         sha: str | None) -> RecordingRow | None:
-        with self._read() as s:
+        with self.reading() as s:
             row = self._find_in(s, serial, name, started, size, sha)
             return None if row is None else to_row(RecordingRow, row)
 
     def recording(self, recording_id: int) -> RecordingRow:
-        with self._read() as s:
+        with self.reading() as s:
             return to_row(RecordingRow, self._get_recording(s, recording_id))
 
     def recordings(
@@ -412,7 +421,7 @@ class Catalog(HealthRecords):
         status: RecordingStatus | None = None,
         name: str | None = None,
     ) -> list[RecordingRow]:
-        with self._read() as s:
+        with self.reading() as s:
             q = select(Recording).order_by(Recording.id)
             if camera is not None:
                 q = q.where(Recording.camera_serial == camera)
@@ -448,7 +457,7 @@ class Catalog(HealthRecords):
     def take_lease(self, recording_id: int, owner: LeaseOwner) -> RecordingRow:
         """Become the one writer of a recording's files, or raise LeaseHeld naming the owner
         that still lives (dockd/catalog/lease.py says how that is judged)."""
-        with self._write() as s:
+        with self.writing() as s:
             rec = self._get_recording(s, recording_id, lock=True)
             now = self._clock()
             if rec.lease_owner not in (None, owner.key) and lease.owner_alive(
@@ -462,7 +471,7 @@ class Catalog(HealthRecords):
 
     def renew_lease(self, recording_id: int, owner: LeaseOwner) -> bool:
         """Extend a lease this owner holds; False when it is no longer this owner's."""
-        with self._write() as s:
+        with self.writing() as s:
             rec = self._get_recording(s, recording_id, lock=True)
             if rec.lease_owner != owner.key:
                 return False
@@ -470,7 +479,7 @@ class Catalog(HealthRecords):
             return True
 
     def release_lease(self, recording_id: int, owner: LeaseOwner) -> None:
-        with self._write() as s:
+        with self.writing() as s:
             rec = self._get_recording(s, recording_id, lock=True)
             if rec.lease_owner == owner.key:
                 rec.lease_owner, rec.lease_until = None, None
@@ -490,7 +499,7 @@ class Catalog(HealthRecords):
     ) -> AttemptRow:
         """A transfer starts; the caller holds the recording's lease. Appends
         `transfer_started` (with the owner)."""
-        with self._write() as s:
+        with self.writing() as s:
             rec = self._get_recording(s, recording_id, lock=True)
             self._require_lease(rec, owner)
             self._move(rec, _CAN_TRANSFER, S.TRANSFERRING)
@@ -504,7 +513,7 @@ class Catalog(HealthRecords):
             )
             s.add(att)
             s.flush()
-            self._event(
+            self.append_event(
                 s, EventKind.TRANSFER_STARTED, rec=rec,
                 details={"attempt": att.id, "session": session_id, "offset_from": offset_from,
                          "owner": owner.key},
@@ -523,7 +532,7 @@ class Catalog(HealthRecords):
 
         Success does not change the recording: `mark_stored` does, once the file is durable.
         """
-        with self._write() as s:
+        with self.writing() as s:
             att = s.get(TransferAttempt, attempt_id)
             if att is None:
                 raise CatalogError(f"no transfer attempt {attempt_id}")
@@ -542,7 +551,7 @@ class Catalog(HealthRecords):
             details: dict[str, Any] = {"attempt": attempt_id, "bytes": bytes_transferred}
             if not ok:
                 details.update(error_kind=error_kind, error=error_message)
-            self._event(
+            self.append_event(
                 s,
                 EventKind.TRANSFER_FINISHED if ok else EventKind.TRANSFER_FAILED,
                 rec=rec,
@@ -552,7 +561,7 @@ class Catalog(HealthRecords):
             return to_row(AttemptRow, att)
 
     def attempts(self, recording_id: int) -> list[AttemptRow]:
-        with self._read() as s:
+        with self.reading() as s:
             q = select(TransferAttempt).where(TransferAttempt.recording_id == recording_id)
             return [
                 to_row(AttemptRow, a) for a in s.execute(q.order_by(TransferAttempt.id)).scalars()
@@ -567,14 +576,14 @@ class Catalog(HealthRecords):
         size and SHA-256. Only a file that matches an intent is ever adopted."""
         _check_sha("stored_sha256", stored_sha256)
         _check_sha("plaintext_sha256", plaintext_sha256)
-        with self._write() as s:
+        with self.writing() as s:
             rec = self._get_recording(s, recording_id, lock=True)
             self._require_lease(rec, owner)
             if rec.camera_sha256 is not None and plaintext_sha256 != rec.camera_sha256:
                 raise RecordingStateError(
                     f"recording {recording_id} ({rec.camera_name}): plaintext SHA-256 "
                     f"{plaintext_sha256} differs from the camera's {rec.camera_sha256}")
-            return self._event(
+            return self.append_event(
                 s, EventKind.PUBLISH_INTENT, camera_serial=rec.camera_serial,
                 recording_id=rec.id,
                 details={"path": path, "stored_size": stored_size,
@@ -590,7 +599,7 @@ class Catalog(HealthRecords):
         _check_sha("plaintext_sha256", plaintext_sha256)
         _check_sha("stored_sha256", stored_sha256)
         try:
-            with self._write() as s:
+            with self.writing() as s:
                 rec = self._get_recording(s, recording_id, lock=True)
                 self._require_lease(rec, owner)
                 intent = self._custody_in(s, recording_id).intent
@@ -612,7 +621,7 @@ class Catalog(HealthRecords):
                 rec.stored_size = stored_size
                 rec.failure_reason = None
                 s.flush()
-                self._event(s, EventKind.ADOPTED if adopted else EventKind.STORED, rec=rec,
+                self.append_event(s, EventKind.ADOPTED if adopted else EventKind.STORED, rec=rec,
                             details={"intent": intent.seq})
                 return to_row(RecordingRow, rec)
         except CatalogError as exc:
@@ -624,20 +633,20 @@ class Catalog(HealthRecords):
                       proof: Mapping[str, Any]) -> RecordingRow:
         """The stored copy was proven (`proof` says how: the hash taken while writing with
         the inode unchanged, or a re-read)."""
-        with self._write() as s:
+        with self.writing() as s:
             rec = self._get_recording(s, recording_id, lock=True)
             self._require_lease(rec, owner)
             self._move(rec, {S.STORED}, S.VERIFIED)
-            self._event(s, EventKind.VERIFIED, rec=rec, details={"proof": dict(proof)})
+            self.append_event(s, EventKind.VERIFIED, rec=rec, details={"proof": dict(proof)})
             s.flush()
             return to_row(RecordingRow, rec)
 
     def mark_failed(self, recording_id: int, reason: str) -> RecordingRow:
         """Give up on a recording for now (never for a verified or deleted one)."""
-        with self._write() as s:
+        with self.writing() as s:
             rec = self._move(self._get_recording(s, recording_id, lock=True), _CAN_FAIL, S.FAILED)
             rec.failure_reason = reason
-            self._event(s, EventKind.FAILED, rec=rec, details={"reason": reason})
+            self.append_event(s, EventKind.FAILED, rec=rec, details={"reason": reason})
             s.flush()
             return to_row(RecordingRow, rec)
 
@@ -647,7 +656,7 @@ class Catalog(HealthRecords):
         chain records. The row forgets the copy (the chain keeps its facts, `found` says what
         was there and where it was moved), so the recording is ingested again from the
         camera, which still holds it."""
-        with self._write() as s:
+        with self.writing() as s:
             rec = self._get_recording(s, recording_id, lock=True)
             self._require_lease(rec, owner)
             self._move(rec, {S.STORED, S.VERIFIED, S.DELETED_FROM_CAMERA}, S.FAILED)
@@ -655,7 +664,7 @@ class Catalog(HealthRecords):
             rec.store_path = rec.stored_sha256 = rec.plaintext_sha256 = None
             rec.stored_size = None
             s.flush()
-            self._event(s, EventKind.COPY_DAMAGED, rec=rec,
+            self.append_event(s, EventKind.COPY_DAMAGED, rec=rec,
                         details={"reason": reason, "found": dict(found)})
             return to_row(RecordingRow, rec)
 
@@ -664,12 +673,12 @@ class Catalog(HealthRecords):
         """The camera's copy was deleted (after `proof` of the stored copy, in that session).
         Refused unless the recording is verified; booking it twice (two sessions of one
         serial racing, or a retried delete) is a no-op."""
-        with self._write() as s:
+        with self.writing() as s:
             rec = self._get_recording(s, recording_id, lock=True)
             if rec.status == S.DELETED_FROM_CAMERA:
                 return to_row(RecordingRow, rec)
             self._move(rec, {S.VERIFIED}, S.DELETED_FROM_CAMERA)
-            self._event(s, EventKind.DELETED_FROM_CAMERA, rec=rec,
+            self.append_event(s, EventKind.DELETED_FROM_CAMERA, rec=rec,
                         details={"name": rec.camera_name,
                                  **({"proof": dict(proof)} if proof is not None else {})})
             s.flush()
@@ -680,7 +689,7 @@ class Catalog(HealthRecords):
     def custody(self, recording_id: int) -> Custody:
         """The chain's facts and last intent for one recording, with every one of its
         events checked against its own hash and its link to the event before it."""
-        with self._read() as s:
+        with self.reading() as s:
             return self._custody_in(s, recording_id)
 
     @staticmethod
@@ -711,7 +720,7 @@ class Catalog(HealthRecords):
         merged: memory does not grow with the catalog). A recording the chain names but that
         has no row comes as (None, its custody). Events are not checked here: the chain walk
         (`verify_chain`) does that once for all."""
-        with self._read() as s:
+        with self.reading() as s:
             rows = s.execute(select(Recording).order_by(Recording.id)
                              .execution_options(yield_per=page)).scalars()
             events = iter(s.execute(
@@ -745,7 +754,7 @@ class Catalog(HealthRecords):
     def refusals(self) -> dict[str, CameraRefusals]:
         """Per camera, what its latest dock could not take: the listing entries refused at
         that dock (still on the camera), and the reason its whole listing was refused."""
-        with self._read() as s:
+        with self.reading() as s:
             latest = (select(DockSession.camera_serial,
                              func.max(DockSession.id).label("id"))
                       .group_by(DockSession.camera_serial).subquery())
@@ -765,14 +774,14 @@ class Catalog(HealthRecords):
         return out
 
     def setting(self, key: str) -> str | None:
-        with self._read() as s:
+        with self.reading() as s:
             row = s.get(Setting, key)
             return None if row is None else row.value
 
     def claim_setting(self, key: str, value: str) -> str:
         """Set `key` to `value` unless it is set already; return what it is now."""
         try:
-            with self._write() as s:
+            with self.writing() as s:
                 row = s.get(Setting, key)
                 if row is None:
                     s.add(Setting(key=key, value=value))
@@ -785,7 +794,7 @@ class Catalog(HealthRecords):
 
     def head(self) -> tuple[int, str]:
         """The audit head: (seq, hash) of the last event."""
-        with self._read() as s:
+        with self.reading() as s:
             row = s.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
             return row.seq, row.hash
 
@@ -801,8 +810,8 @@ class Catalog(HealthRecords):
         actor: str | None = None,
     ) -> AuditRecord:
         """Append an event of any kind (for those no other method appends)."""
-        with self._write() as s:
-            return self._event(
+        with self.writing() as s:
+            return self.append_event(
                 s,
                 str(kind),
                 camera_serial=camera_serial,
@@ -812,7 +821,7 @@ class Catalog(HealthRecords):
             )
 
     def events(self, *, since_seq: int = 0, limit: int | None = None) -> list[AuditRecord]:
-        with self._read() as s:
+        with self.reading() as s:
             q = select(AuditEvent).where(AuditEvent.seq > since_seq).order_by(AuditEvent.seq)
             if limit is not None:
                 q = q.limit(limit)
@@ -823,16 +832,16 @@ class Catalog(HealthRecords):
 
         `anchors`: (seq, hash) pairs kept outside the catalog, e.g. from `status_snapshot()`.
         """
-        with self._read() as s:
+        with self.reading() as s:
             return audit.verify(s, anchors)
 
     def verify_chain_at(self, anchors: Iterable[tuple[int, str]]) -> list[ChainProblem]:
         """Only that each anchored event is still there with its hash (no chain walk)."""
-        with self._read() as s:
+        with self.reading() as s:
             return audit.check_anchors(s, anchors)
 
     def status_snapshot(self) -> StatusSnapshot:
-        with self._read() as s:
+        with self.reading() as s:
             by_status = s.execute(
                 select(
                     Recording.status, func.count(), func.coalesce(func.sum(Recording.size), 0)

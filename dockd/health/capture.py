@@ -124,7 +124,7 @@ def capture_dock(
     except OSError:
         storage = None
 
-    row, new_samples, new_events = catalog.record_capture(
+    row, new_samples, new_events = catalog.health.record_capture(
         serial, session_id=session_id, at=host_now, clock_offset_s=offset_s,
         clock_set=clock_details, battery=battery, storage=storage,
         samples=samples, events=events)

@@ -444,15 +444,15 @@ class FleetData:
 def read_fleet(catalog: Catalog, *, now: datetime) -> FleetData:
     since = now - HISTORY
     cameras = catalog.cameras()
-    all_caps = catalog.captures(since=now - BATTERY_HISTORY)
+    all_caps = catalog.health.captures(since=now - BATTERY_HISTORY)
     by_serial: dict[str, list[CaptureRow]] = {c.serial: [] for c in cameras}
     for cap in all_caps:
         by_serial.setdefault(cap.camera_serial, []).append(cap)
     return FleetData(
         cameras=cameras, captures=by_serial,
-        samples={c.serial: catalog.shift_samples(c.serial, since=since) for c in cameras},
-        events={c.serial: catalog.shift_events(c.serial, since=since) for c in cameras},
-        transfers=catalog.transfer_records(since=since),
+        samples={c.serial: catalog.health.shift_samples(c.serial, since=since) for c in cameras},
+        events={c.serial: catalog.health.shift_events(c.serial, since=since) for c in cameras},
+        transfers=catalog.health.transfer_records(since=since),
         recent_captures=[c for c in all_caps if c.at >= since],
         refusals=catalog.refusals())
 

@@ -25,7 +25,7 @@ def refresh_findings(catalog: Catalog, config: Config, *, now: datetime
                      ) -> tuple[list[Finding], list[FindingRecord], list[FindingRecord]]:
     """(all findings now, the ones raised, the ones cleared)."""
     findings = evaluate(catalog, config.health, now=now, store=str(config.storage.path))
-    raised, cleared = catalog.sync_findings([f.draft() for f in findings])
+    raised, cleared = catalog.health.sync_findings([f.draft() for f in findings])
     for r in raised:
         _emit("health_finding_raised", r)
     for r in cleared:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import threading
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from typing import Any
 from dockd.errors import ConfigError
 from dockd.sim.content import FileContent, GeneratedContent, RecordingContent
 from dockd.sim.spec import BatterySpec, CameraSpec, RecordingSpec, Scenario
+from dockd.store import write_atomic
 
 _VERSION = 1
 _HASH_CACHE = "content-hashes.json"
@@ -33,29 +33,6 @@ _hash_lock = threading.Lock()
 def default_state_dir(scenario_path: Path) -> Path:
     """`demo.toml` → `demo.toml.sim-state/` in the same directory."""
     return scenario_path.with_name(scenario_path.name + ".sim-state")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same directory → fsync → rename → fsync the directory."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        tmp.replace(path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class SimRecording:
