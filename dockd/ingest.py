@@ -5,6 +5,9 @@ proven → delete on camera. The custody of each recording is `dockd.custody`'s.
 Nothing here knows a vendor or USB: it drives a `CameraSession` and the custodian.
 Whatever raises, wherever: the session row is closed and its `dock_session` line written,
 with the audit head, which also goes to the store's anchor file (dockd/anchors.py).
+
+Why ~480 lines: the session's reconciliation (listed, known, stored, deleted, refused,
+failed, and the reason for each) is one account and is kept in one place.
 """
 
 from __future__ import annotations

@@ -10,6 +10,12 @@ and the audit trail can never disagree:
 
 Other kinds (exported, verified_later, clock_set, ...) go through `record_event`.
 Safe to share between threads: each call takes its own connection from the pool.
+
+Why one module of ~900 lines: every change of a recording — lease, attempt, intent, stored,
+verified, damaged, deleted — with the audit event that carries its facts, in one place, so
+the write order and the rules that guard it (docs/catalog.md) are read and reviewed
+together. Health records (health_repo.py), live status (live.py), the chain (audit.py) and
+the facts' encoding (custody.py) live apart.
 """
 
 from __future__ import annotations

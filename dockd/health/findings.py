@@ -4,6 +4,10 @@
 worst first. Thresholds come from `[health]` (dockd.config.HealthConfig); docs/health.md
 explains each finding. Every check is a small function of plain rows, so tests can seed one
 problem at a time.
+
+Why one module of ~500 lines: the checks share the Finding type, the severity scale and the
+thresholds, and docs/health.md's table follows this file top to bottom; the shift and
+transfer models they judge live in shifts.py and transfers.py.
 """
 
 from __future__ import annotations
