@@ -171,16 +171,23 @@ class NetcoSession:
 
     # --- transactions (also used by NetcoStream) ---------------------------------------
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        """One pyusb call; any failure means the camera's queue is in an unknown state."""
+    @contextmanager
+    def _queue_unknown_on_failure(self) -> Iterator[None]:
+        """Any failure leaves the camera's queue in an unknown state (answers may still be
+        queued, an endpoint may be halted): the next command resets it first. The one place
+        that rule is kept, for pyusb calls, frames and streams alike."""
         try:
-            with usb_errors(what):
-                return fn()
+            yield
         except DeviceError as e:
             self._needs_reset = True
             if isinstance(e.__cause__, usb.core.USBError) and e.__cause__.errno == errno.EPIPE:
                 self._halted = True
             raise
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """One pyusb call, its errors typed."""
+        with self._queue_unknown_on_failure(), usb_errors(what):
+            return fn()
 
     def _claim(self) -> None:
         try:
@@ -228,15 +235,15 @@ class NetcoSession:
         frame = p.encode_frame(command, self._seq, payload)
         written = self._call(f"sending {command.name}",
                              lambda: self._dev.write(p.EP_OUT, frame, self._timeout_ms))
-        if written != len(frame):
-            self._needs_reset = True
-            raise DeviceError(f"camera accepted {written} of {len(frame)} bytes of "
-                              f"{command.name}")
+        with self._queue_unknown_on_failure():
+            if written != len(frame):
+                raise DeviceError(f"camera accepted {written} of {len(frame)} bytes of "
+                                  f"{command.name}")
         return self._seq
 
     def _receive(self, command: p.Command, seq: int) -> bytes:
         """The payload of the answer to `seq`; an error status raises DeviceRefused."""
-        try:
+        with self._queue_unknown_on_failure():
             for _ in range(MAX_STALE_FRAMES + 1):
                 n = self._call(f"waiting for {command.name}",
                                lambda: self._dev.read(p.EP_IN, self._rx, self._timeout_ms))
@@ -254,9 +261,6 @@ class NetcoSession:
                 return frame.payload
             raise ProtocolError(f"camera sent {MAX_STALE_FRAMES + 1} answers with the wrong "
                                 f"sequence number while waiting for {command.name}")
-        except DeviceError:
-            self._needs_reset = True
-            raise
 
     def _command(self, command: p.Command, payload: bytes = b"") -> bytes:
         self._begin(None)
@@ -363,12 +367,14 @@ class NetcoStream:
         return was_open
 
     def _guarded(self, fn: Callable[[], None]) -> None:
+        """A failed step ends this stream for good (its error is kept for every later read)
+        and leaves the session's queue to be reset."""
         try:
-            fn()
+            with self._s._queue_unknown_on_failure():
+                fn()
         except DeviceError as e:
             self._error = e
             self._window_left = 0
-            self._s._needs_reset = True
             raise
 
     def _open_window(self) -> None:
