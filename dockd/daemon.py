@@ -21,7 +21,7 @@ from dockd.console import LiveConsole
 from dockd.devices import DeviceOpener
 from dockd.errors import DockdError, IncompleteIngest
 from dockd.events import DeviceEvent
-from dockd.flags import Flag
+from dockd.flags import Flag, SignalFlags
 from dockd.health.service import refresh_findings
 from dockd.ingest import IngestContext, Progress, ProgressFn, SessionReport
 from dockd.logs import CurrentStdout, configure_logging
@@ -36,14 +36,12 @@ log = structlog.get_logger(__name__)
 
 
 def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Path | None,
-               sim_reset: bool, once: bool) -> None:
+               sim_reset: bool, once: bool, signals: SignalFlags | None = None) -> None:
     # signals are flags (dockd/flags.py): handlers store one attribute and return; the main
-    # loop logs, tells systemd and stops. Installed first, so a SIGTERM during start-up is
-    # a clean stop too.
-    stop_requested, reload_requested = Flag(), Flag()
-    signal.signal(signal.SIGTERM, lambda signum, _f: stop_requested.set(signum))
-    signal.signal(signal.SIGINT, lambda signum, _f: stop_requested.set(signum))
-    signal.signal(signal.SIGHUP, lambda _s, _f: reload_requested.set())
+    # loop logs, tells systemd and stops. `dockd run` installs them before importing this
+    # module, so a SIGTERM during start-up is a clean stop too.
+    signals = signals or SignalFlags().install()
+    stop_requested, reload_requested = signals.stop, signals.reload
     config = load_config(config_path)
     recipients = check_for_ingest(config)
     # a person at a terminal gets the live per-camera view; journald gets JSON lines
@@ -52,6 +50,10 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
                       stream=CurrentStdout() if live else None)
     registry = DriverRegistry.discover()
     catalog = Catalog.open(config.catalog.url, migrate_in_child=True)
+    if stop_requested.is_set():  # asked to stop while the catalog opened: nothing started
+        catalog.close()
+        log.info("dockd_stopped", sessions=0, incomplete=0, broken=0, interrupted=True)
+        return
     _clean_unresumable(config.storage.path)
     stale_sessions, stale_attempts = close_stale(catalog)
     if stale_sessions or stale_attempts:

@@ -39,3 +39,21 @@ class Flag:
                 return False
             time.sleep(poll_s)
         return True
+
+
+class SignalFlags:
+    """The daemon's signal handlers: SIGTERM and SIGINT set `stop` (with the signal number),
+    SIGHUP sets `reload`. Installed as early as the process can (before the daemon's imports),
+    so a stop asked for during start-up is a clean stop too."""
+
+    def __init__(self) -> None:
+        self.stop = Flag()
+        self.reload = Flag()
+
+    def install(self) -> SignalFlags:
+        import signal  # noqa: PLC0415 - nothing else here needs it
+
+        signal.signal(signal.SIGTERM, lambda signum, _f: self.stop.set(signum))
+        signal.signal(signal.SIGINT, lambda signum, _f: self.stop.set(signum))
+        signal.signal(signal.SIGHUP, lambda _s, _f: self.reload.set())
+        return self

@@ -64,3 +64,7 @@ def configure_logging(fmt: str = "auto", level: str = "info",
         logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, stream)),
         cache_logger_on_first_use=False,
     )
+    # libraries log through the standard library; with no handler its last resort prints
+    # bare text to stderr (watchdog's "queue_events() called when the thread is inactive"
+    # as a watcher stops): their warnings are theirs to fix, their errors still show
+    logging.getLogger("watchdog").setLevel(logging.ERROR)

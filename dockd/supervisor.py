@@ -122,8 +122,9 @@ class Supervisor:
         """A signal asked to stop: stop the workers, and say so (outside the handler)."""
         if self.stop_requested is not None and self.stop_requested.is_set():
             self.stop_requested.clear()
+            first = not self.ctx.stop.is_set()  # a storm of signals is said once
             self.ctx.stop.set()
-            if self.on_stop_requested is not None:
+            if first and self.on_stop_requested is not None:
                 self.on_stop_requested()
 
     def _await_workers(self) -> None:

@@ -11,20 +11,23 @@ whole chain on the real `dockd run` process, at a scale this machine can afford:
   (an `unplug` fault near the end, no redock): a checkpointed partial and its resume state
   are left (checkpoint_mib = 8);
 - run 2 is the same scenario (the simulator remembers that the fault fired) under a
-  NOTIFY_SOCKET bound by this test and WATCHDOG_USEC = 0.6 s. Re-checking 1 GiB takes ~2 s here
-  (load_resume verifies ~450-550 MB/s on this 2-core machine): more than 3 watchdog intervals,
-  and the test fails unless it took at least two (else it would prove nothing). The transfer
-  resumes (`transfer` stored, resumed_from > 0); no `watchdog_withheld` line; and over the
-  window from `camera_docked` to the start of the resumed transfer (the `transfer` line's
-  time minus its `seconds`), which the resume check fills, no gap between WATCHDOG=1 datagrams
-  (timed by this test's reader thread) is as long as the interval — systemd would not have
-  restarted the daemon. Nothing is lost (`assert_nothing_lost`, decrypting with age).
+  NOTIFY_SOCKET bound by this test and WATCHDOG_USEC = 0.6 s. On this 2-core machine
+  load_resume verifies 430-525 MB/s from the page cache (~2 s for 1 GiB); in the daemon, whose
+  partial was written with O_DIRECT and is read back from disk, the check took 4-6.5 s: 3 to 10
+  watchdog intervals. The test fails unless it took at least two (it would prove nothing).
+  The transfer resumes (`transfer` stored, resumed_from > 0); no `watchdog_withheld` line; and
+  over the window from `camera_docked` to the start of the resumed transfer (the `transfer`
+  line's time minus its `seconds`), which the resume check fills, no gap between WATCHDOG=1
+  datagrams (timed by this test's reader thread) is as long as the interval — systemd would
+  not have restarted the daemon. Nothing is lost (`assert_nothing_lost`, decrypting with age).
 
-On the old code (no beat during the check) the worker is silent for the whole check, so after
-0.6 s the heartbeat logs `watchdog_withheld` and sends nothing until the transfer starts: a gap
-of ~1.5 s or more, and both assertions fail.
+On the old code (no beat during the check) the worker is silent for the whole check, so 0.6 s
+in the heartbeat logs `watchdog_withheld` and sends nothing until the transfer starts. Against
+a copy of dockd whose custodian passes no beat to load_resume (run with PYTHONPATH pointing
+at it) this test fails: `watchdog_withheld` logged, one WATCHDOG=1 in a 4.3 s check, a 4.0 s
+gap. With the beat: ~20 WATCHDOG=1 in the check, the longest gap ~0.3 s.
 
-Disk: about 1 GiB (the partial grows into the stored file); wall time ~25 s.
+Disk: about 1 GiB (the partial grows into the stored file); wall time 20-35 s.
 """
 
 from __future__ import annotations
@@ -139,23 +142,23 @@ def test_a_large_resume_check_keeps_the_watchdog_fed(tmp_path: Path, listener: N
     assert second.returncode == 0, second.stderr[-2000:]
     [stored] = second.named("transfer")
     assert stored["outcome"] == "stored", stored
-    assert CUT_AT - 2 * CHECKPOINT_MIB * MIB < int(stored["resumed_from"]) <= CUT_AT, stored
-    assert second.named("watchdog_withheld") == [], second.named("watchdog_withheld")
+    resumed = int(stored["resumed_from"])
+    assert CUT_AT - 2 * CHECKPOINT_MIB * MIB < resumed <= CUT_AT, stored
 
     # the resume check: from the camera docking to the resumed transfer's start
     [docked] = second.named("camera_docked")
     start, end = _at(docked), _at(stored) - float(stored["seconds"])
     check_s = end - start
-    assert check_s >= 2 * WATCHDOG_S, (
-        f"the resume check took {check_s:.2f} s, not the 2 x {WATCHDOG_S} s this test needs to "
-        "prove anything: raise SIZE (or lower WATCHDOG_S) for this machine")
     pings = listener.pings()
     gaps = _gaps_over(pings, start, end)
     inside = [t for t in pings if start < t < end]
-    print(f"\nresume check of {int(stored['resumed_from']) / MIB:.0f} MiB: {check_s:.2f} s "
-          f"({int(stored['resumed_from']) / check_s / 1e6:.0f} MB/s) against a watchdog of "
-          f"{WATCHDOG_S} s; {len(inside)} WATCHDOG=1 meanwhile, longest gap "
-          f"{max(gaps):.2f} s")
+    print(f"\nresume check of {resumed / MIB:.0f} MiB: {check_s:.2f} s "
+          f"({resumed / check_s / 1e6:.0f} MB/s) against a watchdog of {WATCHDOG_S} s; "
+          f"{len(inside)} WATCHDOG=1 meanwhile, longest gap {max(gaps):.2f} s")
+    assert check_s >= 2 * WATCHDOG_S, (
+        f"the resume check took {check_s:.2f} s, not the 2 x {WATCHDOG_S} s this test needs to "
+        "prove anything: raise SIZE (or lower WATCHDOG_S) for this machine")
+    assert second.named("watchdog_withheld") == [], second.named("watchdog_withheld")
     assert len(inside) >= check_s / WATCHDOG_S, (len(inside), check_s)
     assert max(gaps) < WATCHDOG_S, (
         f"WATCHDOG=1 stopped for {max(gaps):.2f} s (limit {WATCHDOG_S} s) during the "

@@ -150,7 +150,10 @@ def _mib(recs: list[dict[str, Any]]) -> float:
 def run(config_path: Path | None, scenario: Path | None, sim_state: Path | None,
         sim_reset: bool, once: bool) -> None:
     """Ingest every docked camera: verify, encrypt, store, catalog, then delete on the camera."""
-    from dockd.daemon import run_daemon  # noqa: PLC0415 - keeps `--help` fast
+    from dockd.flags import SignalFlags  # noqa: PLC0415 - keeps `--help` fast
+
+    signals = SignalFlags().install()  # before the daemon's imports: a stop is never lost
+    from dockd.daemon import run_daemon  # noqa: PLC0415
 
     run_daemon(config_path, scenario=scenario, sim_state=sim_state, sim_reset=sim_reset,
-               once=once)
+               once=once, signals=signals)
