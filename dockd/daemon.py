@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import signal
 import socket
@@ -19,7 +20,7 @@ from dockd.config import check_for_ingest, load_config
 from dockd.config_watch import ConfigWatcher
 from dockd.console import LiveConsole
 from dockd.devices import DeviceOpener
-from dockd.errors import DockdError, IncompleteIngest
+from dockd.errors import ConfigError, DockdError, IncompleteIngest
 from dockd.events import DeviceEvent
 from dockd.flags import Flag, SignalFlags
 from dockd.health.service import refresh_findings
@@ -29,7 +30,14 @@ from dockd.matching import Matcher
 from dockd.registry import DriverRegistry
 from dockd.reload import Reloader
 from dockd.sdnotify import Heartbeat, Liveness, Notifier
-from dockd.store import clean_partials, list_partials, sidecar_path
+from dockd.store import (
+    STORE_MARKER,
+    clean_partials,
+    ensure_dir,
+    list_partials,
+    sidecar_path,
+    write_atomic,
+)
 from dockd.supervisor import Supervisor
 
 log = structlog.get_logger(__name__)
@@ -50,6 +58,12 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
                       stream=CurrentStdout() if live else None)
     registry = DriverRegistry.discover()
     catalog = Catalog.open(config.catalog.url, migrate_in_child=True)
+    try:
+        guard_evidence_mode(catalog, config.storage.path,
+                            "simulated" if scenario is not None else "real")
+    except DockdError:
+        catalog.close()
+        raise
     if stop_requested.is_set():  # asked to stop while the catalog opened: nothing started
         catalog.close()
         log.info("dockd_stopped", sessions=0, incomplete=0, broken=0, interrupted=True)
@@ -194,6 +208,32 @@ def _latest_per_camera(reports: list[SessionReport]) -> list[SessionReport]:
     for report in reports:
         latest[(report.serial, report.slot)] = report
     return list(latest.values())
+
+
+def guard_evidence_mode(catalog: Catalog, root: Path, mode: str) -> None:
+    """A simulated run never writes into a store or catalog that holds real evidence, and a
+    real run never into one that holds simulated recordings. The first run of a catalog and
+    of a store claims them for its mode (the catalog's `mode` setting, the store's
+    `.dockd-store` file); every later run must match, else one line and exit 2."""
+    claimed = catalog.claim_setting("mode", mode)
+    if claimed != mode:
+        raise ConfigError("catalog", "mode", f"the catalog holds {claimed} recordings: a "
+                          f"{mode} run refuses it (give this run a catalog of its own)")
+    marker = root / STORE_MARKER
+    try:
+        stored = json.loads(marker.read_text()).get("mode") if marker.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        raise ConfigError(marker, None, "unreadable store marker: is this a dockd store?") \
+            from None
+    if stored is None:
+        try:
+            ensure_dir(root)
+            write_atomic(marker, json.dumps({"mode": mode}).encode())
+        except (OSError, DockdError) as exc:
+            raise ConfigError(root, None, f"cannot mark the store: {exc}") from None
+    elif stored != mode:
+        raise ConfigError(root, None, f"the store holds {stored} recordings: a {mode} run "
+                          "refuses it (give this run a store of its own)")
 
 
 def _check_witness(catalog: Catalog, root: Path) -> None:

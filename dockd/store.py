@@ -30,6 +30,8 @@ PARTIAL_SUFFIX = ".partial"
 SIDECAR_SUFFIX = ".partial.resume"
 #: files found where they did not belong, moved aside (never adopted, never overwritten)
 QUARANTINE_DIR = ".quarantine"
+#: says whether the store holds simulated or real evidence (daemon.guard_evidence_mode)
+STORE_MARKER = ".dockd-store"
 #: longest sanitised component; leaves room for '.', suffixes and a '-NNN' collision counter
 MAX_COMPONENT = 120
 DIR_MODE = 0o700

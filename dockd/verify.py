@@ -19,7 +19,7 @@ from dockd.catalog.custody import Custody, facts_of
 from dockd.crypto.keys import X25519Identity
 from dockd.crypto.stream import AgeReader
 from dockd.errors import CryptoError, NoIdentityMatched
-from dockd.store import QUARANTINE_DIR, SIDECAR_SUFFIX, list_partials
+from dockd.store import QUARANTINE_DIR, SIDECAR_SUFFIX, STORE_MARKER, list_partials
 
 PIECE = 1 << 20
 EVENT_PAGE = 1000
@@ -176,8 +176,8 @@ def _check_plaintext(want: Mapping[str, Any], rec_id: int, src: HashingReader,
 
 
 def unknown_files(root: Path, known: set[Path]) -> Iterator[Path]:
-    """Files under root that no recording names (in-progress partials, the quarantine and
-    the anchor file excepted: they are reported on their own)."""
+    """Files under root that no recording names (in-progress partials, the quarantine, the
+    anchor file and the store's marker excepted: they are reported on their own)."""
     root = root.absolute()
     if not root.is_dir():
         return
@@ -189,7 +189,7 @@ def unknown_files(root: Path, known: set[Path]) -> Iterator[Path]:
         dirnames.sort()
         for name in sorted(filenames):
             path = here / name
-            if here == root and name == ANCHOR_FILE:
+            if here == root and name in (ANCHOR_FILE, STORE_MARKER):
                 continue
             if path not in known and path not in partials:
                 yield path
