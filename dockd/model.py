@@ -176,7 +176,7 @@ def name_problem(raw: bytes, limit: int = MAX_NAME_BYTES) -> str | None:
 
 def serial_problem(serial: str) -> str | None:
     """Why `serial` cannot name a camera (it names a directory in the store), or None:
-    1..64 characters of [A-Za-z0-9._-], starting with a letter or digit."""
+    1..MAX_SERIAL characters of [A-Za-z0-9._-], starting with a letter or digit."""
     if not serial or len(serial) > MAX_SERIAL:
         return f"camera serial must be 1 to {MAX_SERIAL} characters"
     ok = serial[0].isascii() and serial[0].isalnum() and all(

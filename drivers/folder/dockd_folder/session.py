@@ -6,9 +6,11 @@ camera's directory (never through a symlink, never outside it: dockd_folder.tree
 is its path below that directory ('/'-joined parts, each checked like any device name); its
 start is its modification time; its hash is the vendor's sidecar if there is one, else none
 (custody starts with the hash taken while reading). A file modified within `settle_s`, or
-waiting for its completion marker, is not listed yet: it may still be written.
+waiting for its completion marker, is not listed yet: it may still be written (export
+folders only: a mounted camera writes nothing while docked). A folder that cannot be read,
+or lies deeper than `max_depth`, is refused as an entry of its own, never silently skipped.
 
-Every file is remembered as it was listed (device, inode, size, mtime). Reading checks it is
+Every file is remembered as it was listed (device, inode, size, mtime, ctime). Reading checks it is
 still that file and still unchanged when the last byte is read; deleting checks it again
 right before the unlink, then fsyncs the directory; closing syncs the filesystem, so the
 volume is clean to unmount.
@@ -57,14 +59,19 @@ class FolderSession:
         self.ref = ref
         self.opts = options
         base = ref.mount if isinstance(ref, VolumeRef) else ref.path
+        self._settles = isinstance(ref, FolderRef)  # a mounted camera writes nothing meanwhile
         try:
             fd = os.open(base, O_DIR)
+        except OSError as exc:
+            raise device_error(exc, f"opening {base}") from exc
+        try:
             for part in (p for p in options.subdir.split("/") if p):
                 sub = os.open(part, O_DIR, dir_fd=fd)
                 os.close(fd)
                 fd = sub
         except OSError as exc:
-            raise device_error(exc, f"opening {base}") from exc
+            os.close(fd)  # a leaked fd would keep the volume busy: it could not be unmounted
+            raise device_error(exc, f"opening {options.subdir} in {base}") from exc
         self._root = fd
         self._listed: dict[str, Entry] = {}
 
@@ -113,9 +120,14 @@ class FolderSession:
         self._listed.clear()
         for e in entries:
             leaf = e.parts[-1].decode("utf-8", "surrogateescape")
+            started = datetime.fromtimestamp(e.st.st_mtime_ns / 1e9, UTC)
+            if e.problem is not None:  # a folder not read: say so, or it is silently missing
+                out.append(RefusedRecording(label=escape_name(b"/".join(e.parts)) + "/",
+                                            reason=e.problem, size=0, started=started,
+                                            sha256=None))
+                continue
             if not self.opts.is_recording(leaf):
                 continue
-            started = datetime.fromtimestamp(e.st.st_mtime_ns / 1e9, UTC)
             problem = next((p for p in map(name_problem, e.parts) if p), None)
             if problem is None and stat.S_ISLNK(e.st.st_mode):
                 problem = "is a symbolic link: not followed"
@@ -132,8 +144,10 @@ class FolderSession:
             if self.opts.complete_suffix and _sibling(e, self.opts.complete_suffix) not in (
                     by_parts):
                 continue  # the vendor has not marked it complete yet
-            if now - e.st.st_mtime < self.opts.settle_s:
-                continue  # may still be written: the watcher looks again once it settled
+            if self._settles and 0 <= now - e.st.st_mtime < self.opts.settle_s:
+                # may still be written: the watcher looks again once it settled (a file
+                # dated in the future is no fresher for it: a camera clock running ahead)
+                continue
             name = "/".join(p.decode() for p in e.parts)
             self._listed[name] = e
             out.append(RecordingInfo(name=name, size=e.st.st_size, started=started,

@@ -26,10 +26,13 @@ _GONE = {errno.ENODEV, errno.ENXIO, errno.ESTALE, errno.ENOTCONN, errno.ESHUTDOW
 
 @dataclass(frozen=True)
 class Entry:
-    """One file found under the root: its path parts (raw bytes) and lstat."""
+    """One file found under the root: its path parts (raw bytes) and lstat. `problem` is set
+    for a folder that was not read (unreadable, or deeper than max_depth): what it holds is
+    reported, never silently missing."""
 
     parts: tuple[bytes, ...]
     st: os.stat_result
+    problem: str | None = None
 
 
 def device_error(exc: OSError, doing: str) -> DeviceError:
@@ -65,14 +68,19 @@ def walk(root_fd: int, *, max_depth: int, max_entries: int) -> Iterator[Entry]:
                         st = os.stat(raw, dir_fd=fd, follow_symlinks=False)
                     except FileNotFoundError:
                         continue  # gone between listing and stat
-                    if stat.S_ISDIR(st.st_mode) and len(parts) < max_depth:
+                    if not stat.S_ISDIR(st.st_mode):
+                        yield Entry((*parts, raw), st)
+                    elif len(parts) >= max_depth:
+                        yield Entry((*parts, raw), st, f"a folder deeper than max_depth "
+                                    f"({max_depth}): not read")
+                    else:
                         try:
                             child = os.open(raw, O_DIR, dir_fd=fd)
-                        except OSError:
-                            continue  # unreadable sub-folder: nothing in it is listed
+                        except OSError as exc:
+                            yield Entry((*parts, raw), st, f"a folder that cannot be read: "
+                                        f"{exc.strerror}")
+                            continue
                         stack.append(((*parts, raw), child))
-                    elif not stat.S_ISDIR(st.st_mode):
-                        yield Entry((*parts, raw), st)
             except OSError as exc:
                 raise device_error(exc, "listing the volume") from exc
             finally:
@@ -96,7 +104,12 @@ def open_parent(root_fd: int, parts: Sequence[bytes]) -> int:
     return fd
 
 
-def same_file(a: os.stat_result, b: os.stat_result) -> bool:
-    """The same inode, unchanged: device, inode, size and mtime."""
-    return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns) == (
-        b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns)
+def same_file(now: os.stat_result, listed: os.stat_result) -> bool:
+    """The same inode, unchanged: device, inode, size, mtime — and ctime, which no one can
+    set back (a rewrite in place that restores the mtime still moves it). A changed link
+    count explains a changed ctime: a file renamed away or unlinked while read still holds
+    the bytes it was listed with, and keeping those is what nothing-lost asks."""
+    if (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) != (
+            listed.st_dev, listed.st_ino, listed.st_size, listed.st_mtime_ns):
+        return False
+    return now.st_ctime_ns == listed.st_ctime_ns or now.st_nlink != listed.st_nlink
