@@ -72,6 +72,12 @@ def test_bounded_campaign_breaks_no_invariant(tmp_path: Path,
     assert len([k for k in PROCESS_FAULTS if result.faults[k]]) >= 4, result.faults
     assert result.faults["camera_fault"] >= RUNS, result.faults
     assert result.notes["transfer_stored"] >= RUNS, result.notes
+    # and the custody faults: a clone, a restored catalog, SIGTERM storms, damage planned (it
+    # does nothing when no stored copy is still on a camera then: timing decides)
+    assert min(result.faults[k] for k in ("clone", "catalog_restore", "sigterm_storm")), (
+        result.faults)
+    assert result.faults["store_damage"] + result.notes["damage_no_copy_on_a_camera"], (
+        result.notes)
 
 
 def test_scenarios_are_valid_reproducible_and_cover_every_fault(tmp_path: Path) -> None:
