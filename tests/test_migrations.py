@@ -222,3 +222,27 @@ def test_durability_pragmas_are_in_force_on_every_pooled_connection(tmp_path):
         probe()
         # synchronous 2 = FULL
         assert results == [("wal", 2, 1, 30000)] * 5
+
+
+def test_upgrading_a_catalog_whose_recordings_are_referenced_keeps_every_reference(tmp_path):
+    """SQLite recreates a table to alter it; with foreign keys enforced that failed for any
+    catalog that had transfer attempts (every real one)."""
+    db = tmp_path / "cat.db"
+    engine = make_engine(url_of(db), create_dirs=True)
+    migrate.upgrade(engine, "0003_health")
+    now = datetime(2026, 11, 1, 8, 0, tzinfo=UTC).replace(tzinfo=None).isoformat(" ")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO cameras (serial, vendor, model, firmware, first_seen,"
+                          " last_seen) VALUES ('OLD1', 'V', 'M', '1', :t, :t)"), {"t": now})
+        conn.execute(text("INSERT INTO recordings (camera_serial, camera_name, size, started,"
+                          " duration_s, prerecord_s, camera_sha256, status, attempts,"
+                          " created_at, updated_at) VALUES ('OLD1', 'a.mp4', 5, :t, 1.0, 0.0,"
+                          " :h, 'failed', 1, :t, :t)"), {"t": now, "h": "ab" * 32})
+        conn.execute(text("INSERT INTO transfer_attempts (recording_id, started_at,"
+                          " offset_from, bytes) VALUES (1, :t, 0, 0)"), {"t": now})
+    engine.dispose()
+    with Catalog.open(url_of(db)) as cat:
+        assert [a.recording_id for a in cat.attempts(1)] == [1]
+        with cat.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []

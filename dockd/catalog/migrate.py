@@ -98,12 +98,30 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
     cfg = _config()
     script = ScriptDirectory.from_config(cfg)
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
-        _check_version(conn, script)
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    with engine.connect() as conn:
+        # SQLite's ALTER runs as "batch": a new table, the rows copied, the old one dropped.
+        # With foreign keys enforced, dropping a table that other rows reference fails (a
+        # catalog with transfer attempts could never be upgraded). They are off for the
+        # upgrade — a PRAGMA that only works outside a transaction, hence on the driver's
+        # connection — and every reference is checked before the upgrade commits.
+        raw = conn.connection.dbapi_connection if conn.dialect.name == "sqlite" else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                 {"k": _PG_MIGRATION_LOCK})
+                _check_version(conn, script)
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                if raw is not None and (bad := conn.exec_driver_sql(
+                        "PRAGMA foreign_key_check").all()):
+                    raise CatalogError(f"the upgraded catalog would break {len(bad)} "
+                                       f"references (first: {tuple(bad[0])}); nothing changed")
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys = ON")
 
 
 #: the child's exit code for a CatalogVersionError (a newer catalog, or not a catalog at all)
