@@ -30,6 +30,7 @@ from dockd.matching import Matcher
 from dockd.registry import DriverRegistry
 from dockd.reload import Reloader
 from dockd.sdnotify import Heartbeat, Liveness, Notifier
+from dockd.simulation import open_simulation
 from dockd.store import (
     STORE_MARKER,
     clean_partials,
@@ -58,15 +59,19 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
                       stream=CurrentStdout() if live else None)
     registry = DriverRegistry.discover()
     catalog = Catalog.open(config.catalog.url, migrate_in_child=True)
+    mode = "simulated" if scenario is not None else "real"
     try:
-        guard_evidence_mode(catalog, config.storage.path,
-                            "simulated" if scenario is not None else "real")
+        guard_evidence_mode(catalog, config.storage.path, mode)
     except DockdError:
         catalog.close()
         raise
     if stop_requested.is_set():  # asked to stop while the catalog opened: nothing started
         catalog.close()
-        log.info("dockd_stopped", sessions=0, incomplete=0, broken=0, interrupted=True)
+        signum = stop_requested.value
+        log.info("stopping", signal=signal.Signals(signum).name if isinstance(signum, int)
+                 else str(signum), during="start-up")
+        log.info("dockd_stopped", sessions=0, incomplete=0, broken=0, interrupted=True,
+                 during="start-up")
         return
     _clean_unresumable(config.storage.path)
     stale_sessions, stale_attempts = close_stale(catalog)
@@ -95,10 +100,7 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
     config_watch: ConfigWatcher | None = None
     try:
         if scenario is not None:
-            from dockd.simulate import open_simulation  # noqa: PLC0415
-
-            sim = open_simulation(scenario, registry, events.put,
-                                  state_dir=sim_state, reset=sim_reset)
+            sim = open_simulation(scenario, events.put, state_dir=sim_state, reset=sim_reset)
             ctx.dock_name = sim.scenario.dock.name
             backend = sim.backend
         opener = DeviceOpener.from_registry(registry, config.drivers.dropin_dir, backend)
@@ -116,6 +118,7 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
         # READY=1 once the start-up enumeration queued below has been dispatched
         supervisor.heartbeat = Heartbeat(notifier, liveness, settled=events.empty,
                                          status=lambda: _status_line(supervisor, liveness))
+        claim_evidence_mode(catalog, config.storage.path, mode)
         log.info("dockd_started", drivers=sorted(registry.drivers), simulate=str(scenario or ""),
                  storage=str(config.storage.path), once=once)
         if sim is not None:
@@ -212,28 +215,42 @@ def _latest_per_camera(reports: list[SessionReport]) -> list[SessionReport]:
 
 def guard_evidence_mode(catalog: Catalog, root: Path, mode: str) -> None:
     """A simulated run never writes into a store or catalog that holds real evidence, and a
-    real run never into one that holds simulated recordings. The first run of a catalog and
-    of a store claims them for its mode (the catalog's `mode` setting, the store's
-    `.dockd-store` file); every later run must match, else one line and exit 2."""
-    claimed = catalog.claim_setting("mode", mode)
-    if claimed != mode:
+    real run never into one that holds simulated recordings: checked before anything is
+    written (one line, exit 2). `claim_evidence_mode` marks them once the run starts."""
+    claimed = catalog.setting("mode")
+    if claimed not in (None, mode):
         raise ConfigError("catalog", "mode", f"the catalog holds {claimed} recordings: a "
                           f"{mode} run refuses it (give this run a catalog of its own)")
+    stored = _store_mode(root)
+    if stored not in (None, mode):
+        raise ConfigError(root, None, f"the store holds {stored} recordings: a {mode} run "
+                          "refuses it (give this run a store of its own)")
+
+
+def claim_evidence_mode(catalog: Catalog, root: Path, mode: str) -> None:
+    """The first run of a catalog and of a store claims them for its mode (the catalog's
+    `mode` setting, the store's `.dockd-store` file)."""
+    claimed = catalog.claim_setting("mode", mode)
+    if claimed != mode:  # another process claimed it meanwhile
+        raise ConfigError("catalog", "mode", f"the catalog holds {claimed} recordings")
+    if _store_mode(root) is None:
+        try:
+            ensure_dir(root)
+            write_atomic(root / STORE_MARKER, json.dumps({"mode": mode}).encode())
+        except (OSError, DockdError) as exc:
+            raise ConfigError(root, None, f"cannot mark the store: {exc}") from None
+
+
+def _store_mode(root: Path) -> str | None:
     marker = root / STORE_MARKER
     try:
-        stored = json.loads(marker.read_text()).get("mode") if marker.is_file() else None
+        if not marker.is_file():
+            return None
+        mode = json.loads(marker.read_text()).get("mode")
     except (OSError, ValueError, AttributeError):
         raise ConfigError(marker, None, "unreadable store marker: is this a dockd store?") \
             from None
-    if stored is None:
-        try:
-            ensure_dir(root)
-            write_atomic(marker, json.dumps({"mode": mode}).encode())
-        except (OSError, DockdError) as exc:
-            raise ConfigError(root, None, f"cannot mark the store: {exc}") from None
-    elif stored != mode:
-        raise ConfigError(root, None, f"the store holds {stored} recordings: a {mode} run "
-                          "refuses it (give this run a store of its own)")
+    return str(mode) if mode is not None else None
 
 
 def _check_witness(catalog: Catalog, root: Path) -> None:

@@ -8,17 +8,12 @@ Every method raises only `dockd.errors.DeviceError` subclasses for device troubl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from importlib.resources.abc import Traversable
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from dockd.model import BatterySnapshot, CameraIdentity, ListingEntry, ShiftLog
-
-if TYPE_CHECKING:
-    from dockd.sim.device import SimCamera
-    from dockd.sim.scenario import CameraSpec
-    from dockd.sim.state import CameraState
 
 
 class RecordingStream(Protocol):
@@ -95,9 +90,3 @@ class Driver(Protocol):
         `volume`, `folder`). `options` are the matching rule's `[match.options]`, as they
         are (the driver checks them; an unusable one is a ConfigError naming the key)."""
         ...
-
-
-class SimulatingDriver(Driver, Protocol):
-    """A driver that also ships a device-side simulator of its cameras."""
-
-    simulate: Callable[[CameraSpec, CameraState], SimCamera]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
 
 import structlog
 
@@ -40,9 +39,6 @@ class DriverRegistry:
     def get(self, name: str) -> Driver | None:
         return self.drivers.get(name)
 
-    def simulators(self) -> dict[str, Any]:
-        """Drivers that ship a device-side simulator, by name."""
-        return {n: d for n, d in self.drivers.items() if callable(getattr(d, "simulate", None))}
 
 
 def _check_driver(driver: object) -> None:

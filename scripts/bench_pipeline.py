@@ -35,9 +35,10 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+from dockd_sim.content import GeneratedContent
+
 from dockd.crypto import AgeWriter, parse_recipient
 from dockd.pipeline import ingest_stream
-from dockd.sim.content import GeneratedContent
 from dockd.store import partial_path
 
 pyrage: ModuleType | None

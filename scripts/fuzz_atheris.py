@@ -27,13 +27,13 @@ import atheris  # type: ignore[import-not-found]
 
 with atheris.instrument_imports():
     from dockd_netco import protocol as p
+    from dockd_sim.scenario import load_scenario
 
     from dockd.config import parse_config
     from dockd.crypto.keys import generate_identity, parse_identity
     from dockd.crypto.stream import AgeReader
     from dockd.errors import ConfigError, CryptoError, ProtocolError
     from dockd.matching import parse_rules
-    from dockd.sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET, RECIPIENT = generate_identity()

@@ -6,8 +6,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-
-from dockd.sim.umockdev_bed import UMockdevDock, umockdev_available
+from dockd_sim.umockdev_bed import UMockdevDock, umockdev_available
 
 
 @pytest.fixture(scope="session")

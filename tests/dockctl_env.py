@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from dockd_sim.content import GeneratedContent
 
 from dockd.catalog import AuditRecord, Catalog, RecordingRow
 from dockd.cli.dockctl_cmd import main
 from dockd.crypto.keys import generate_identity
-from dockd.sim.content import GeneratedContent
 
 DOCKD = Path(sys.executable).with_name("dockd")
 
@@ -34,7 +34,7 @@ RECORDINGS = [
 
 
 def _scenario() -> str:
-    lines = ["[dock]", 'name = "dock-t"', "slots = 2", ""]
+    lines = ["[dock]", 'name = "dock-t"', "slots = 2", 'driver = "netco"', ""]
     for slot, serial in enumerate(("NC-1", "NC-2"), 1):
         lines += ["[[camera]]", f'serial = "{serial}"', f"slot = {slot}", 'firmware = "3.2.1"',
                   "dock_at_s = 0.0", ""]

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockd_sim.fleet import DayResult, FleetClock, run_fleet
+from dockd_sim.scenario import load_scenario
+
 from dockd.catalog import Catalog
 from dockd.config import Config, IngestConfig, StorageConfig
 from dockd.crypto.keys import generate_identity, parse_recipient
 from dockd.health.capture import DiskUsage, DiskUsageFn
-from dockd.health.simfleet import DayResult, FleetClock, run_fleet
-from dockd.sim.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
 GB = 10**9

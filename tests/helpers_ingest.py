@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockd_sim.scenario import load_scenario
+from dockd_sim.state import CameraState, SimRecording, load_states
+
 from dockd.catalog import Catalog
 from dockd.catalog.rows import RecordingRow
 from dockd.crypto.keys import generate_identity
-from dockd.sim.scenario import load_scenario
-from dockd.sim.state import CameraState, SimRecording, load_states
 from dockd.store import list_partials
 
 DOCKD = Path(sys.executable).with_name("dockd")
@@ -117,7 +118,7 @@ def scenario_toml(cameras: Sequence[Mapping[str, Any]], *, dock: str = "dock-tes
                   slots: int = 8) -> str:
     """A scenario file's text. A camera is a flat mapping plus optional lists of mappings
     under "recording" and "fault" (rendered as [[camera.recording]] / [[camera.fault]])."""
-    lines = ["[dock]", f"name = {_toml(dock)}", f"slots = {slots}", ""]
+    lines = ["[dock]", f"name = {_toml(dock)}", f"slots = {slots}", 'driver = "netco"', ""]
     for cam in cameras:
         lines.append("[[camera]]")
         lines += [f"{k} = {_toml(v)}" for k, v in cam.items() if k not in ("recording", "fault")]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dockd_sim.content import GeneratedContent
 from helpers_ingest import (
     DOCKD,
     Env,
@@ -34,7 +35,6 @@ from helpers_ingest import (
 )
 
 from dockd.catalog.live import live_status
-from dockd.sim.content import GeneratedContent
 from dockd.store import QUARANTINE_DIR, SIDECAR_SUFFIX
 
 MIB = 1 << 20

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import usb.core
 from dockd_netco import DRIVER
-from dockd_netco.device import NetcoCamera
+from dockd_netco_sim.device import NetcoCamera
+from dockd_sim.pyusb_backend import SimBackend
+from dockd_sim.spec import CameraSpec, RecordingSpec
+from dockd_sim.state import CameraState
 from fuzz_support import FUZZ, bounded
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dockd.errors import DeviceError
-from dockd.sim.pyusb_backend import SimBackend
-from dockd.sim.spec import CameraSpec, RecordingSpec
-from dockd.sim.state import CameraState
 
 STARTED = datetime(2026, 11, 25, 8, 30, tzinfo=UTC)
 RECORDINGS = (RecordingSpec(name=b"a.mp4", started=STARTED, size=200_000, seed=1),

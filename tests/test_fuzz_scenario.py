@@ -1,4 +1,4 @@
-"""Fuzzing the scenario loader (dockd.sim.scenario): mutations of every shipped scenario
+"""Fuzzing the scenario loader (dockd_sim.scenario): mutations of every shipped scenario
 give a Scenario or one ConfigError naming the file — never another exception, a hang or a
 big allocation (e.g. a shift expanded into millions of samples)."""
 
@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dockd_sim.scenario import Scenario, load_scenario
 from fuzz_support import FUZZ, TOML_TOKENS, mutated, only_raises
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dockd.errors import ConfigError
-from dockd.sim.scenario import Scenario, load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 SEEDS = [p.read_bytes() for p in sorted([*SCENARIOS.glob("*.toml"),

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import usb.core
+from dockd_sim.port_fault import PortFault
+from dockd_sim.scenario import load_scenario
+from dockd_sim.spec import PORT_FAULT_MIN_BYTES, PortFaultKind, PortFaultSpec
 
 from dockd.errors import ConfigError
-from dockd.sim.port_fault import PortFault
-from dockd.sim.scenario import load_scenario
-from dockd.sim.spec import PORT_FAULT_MIN_BYTES, PortFaultKind, PortFaultSpec
 
 CAMERA = '[[camera]]\nserial = "NC-1"\nslot = 1\n'
 

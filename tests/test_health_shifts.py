@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from dockd_sim.scenario import load_scenario
+from dockd_sim.shift_profile import ShiftProfile, expand_shift
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dockd.catalog.rows import ShiftEventRow, ShiftSampleRow
 from dockd.errors import ConfigError
 from dockd.health.shifts import dock_periods, split_shifts
-from dockd.sim.scenario import load_scenario
-from dockd.sim.shift_profile import ShiftProfile, expand_shift
 
 DOCKED = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
 

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dockd_sim.scenario import load_scenario
+from dockd_sim.spec import HostileSpec
+from dockd_sim.state import SimRecording
 from helpers_ingest import (
     Env,
     age_decrypt_sha256,
@@ -33,9 +36,6 @@ from helpers_ingest import (
 )
 
 from dockd.errors import ConfigError
-from dockd.sim.scenario import load_scenario
-from dockd.sim.spec import HostileSpec
-from dockd.sim.state import SimRecording
 
 HOSTILE_DIR = Path(__file__).resolve().parent.parent / "scenarios" / "hostile"
 #: the daemon's peak resident set may not pass this (these runs peak near 100-110 MiB)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dockd_sim.content import GeneratedContent
 from helpers_ingest import (
     EXIT_INCOMPLETE,
     Env,
@@ -29,8 +30,6 @@ from helpers_ingest import (
     still_on_camera,
     stored_files,
 )
-
-from dockd.sim.content import GeneratedContent
 
 MIB = 1 << 20
 KINDS = ["unplug", "stall", "corrupt", "bad_frame", "hash_mismatch", "read_error", "slow"]

@@ -47,14 +47,17 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def probe(root: Path, tmp_path: Path) -> list[dict[str, object]]:
-    """The installed dockd (its own venv, its own #! line) probes the demo dock."""
+def installed(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed dockd (its own venv, its own #! line)."""
     dockd = root / PREFIX / "venv" / "bin" / "dockd"
     assert dockd.read_text().startswith(f"#!{root}/{PREFIX}/venv/bin/python")
-    done = subprocess.run(
-        [str(dockd), "probe", "--simulate", str(REPO / "scenarios" / "demo.toml"),
-         "--sim-state", str(tmp_path / "sim"), "--json"],
-        check=False, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    return subprocess.run([str(dockd), *args], check=False, capture_output=True, text=True,
+                          timeout=120, env={"PATH": "/usr/bin:/bin"})
+
+
+def probe(root: Path, tmp_path: Path) -> list[dict[str, object]]:
+    """The installed dockd probes this machine's (real, empty) dock."""
+    done = installed(root, "probe", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     return list(json.loads(done.stdout)["cameras"])
 
@@ -78,11 +81,20 @@ def test_installs_every_piece_where_systemd_looks(root):
     assert (root / "etc/dockd/drivers.d").is_dir()
 
 
-def test_installed_dockd_lists_the_demo_cameras(root, tmp_path):
-    cameras = probe(root, tmp_path)
-    assert len(cameras) >= 3
-    assert {c["driver"] for c in cameras} == {"netco"}
-    assert all(c["recordings"] for c in cameras)
+def test_a_production_install_holds_no_simulator_code(root, tmp_path):
+    venv = root / PREFIX / "venv"
+    site = next(venv.glob("lib/python3*/site-packages"))
+    ours = sorted(p.name for p in site.iterdir() if p.name.startswith("dockd"))
+    assert any(n.startswith("dockd_netco") for n in ours), ours  # the drivers are there
+    assert not [n for n in ours if "sim" in n or "example" in n], ours
+    simulator = ("simulate.py", "umockdev_bed.py", "pyusb_backend.py", "scenario.py",
+                 "device.py", "fleet.py")
+    assert not [p for p in site.rglob("*.py") if p.name in simulator
+                and p.parent.name.startswith("dockd")]
+    assert probe(root, tmp_path) == []  # it runs, and this machine docks no camera
+    done = installed(root, "probe", "--simulate", str(REPO / "scenarios" / "demo.toml"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--simulate needs the simulator" in done.stderr
 
 
 def test_installing_again_keeps_the_config_and_still_works(root, tmp_path):
@@ -91,7 +103,7 @@ def test_installing_again_keeps_the_config_and_still_works(root, tmp_path):
     done = run_script("install", "--root", str(root), "--python", PYTHON)
     assert "keeping the existing" in done.stdout
     assert config.read_text().endswith("# edited by the administrator\n")
-    assert probe(root, tmp_path)
+    assert probe(root, tmp_path) == []
 
 
 def test_uninstall_keeps_evidence_and_catalog_unless_purged(root):

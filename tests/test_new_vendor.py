@@ -23,7 +23,8 @@ def _copy_template_as(vendor: str, dest: Path) -> Path:
         text = (text.replace("dockd_example", f"dockd_{vendor}")
                 .replace("dockd-example", f"dockd-{vendor}")
                 .replace('"example"', f'"{vendor}"').replace("example =", f"{vendor} =")
-                .replace("product_id = 0x0001", "product_id = 0x0A0A"))
+                .replace("product_id = 0x0001", "product_id = 0x0A0A")
+                .replace("disabled = true", "disabled = false"))
         path.write_text(text)
     return folder
 
@@ -49,3 +50,37 @@ def test_a_copied_template_is_discovered_and_matched_with_no_core_change(tmp_pat
                             str(folder / "tests")], capture_output=True, text=True, env=env,
                            timeout=120, check=False, cwd=folder)
     assert tests.returncode == 0, tests.stdout + tests.stderr
+
+
+def test_every_shipped_scenario_still_plays_beside_a_second_simulating_driver(
+        tmp_path: Path) -> None:
+    """Once two installed drivers can simulate, a camera must say whose device model plays
+    it: the shipped scenarios name netco (at [dock] level), so they keep working."""
+    site = tmp_path / "site"
+    (site / "acme_sim").mkdir(parents=True)
+    (site / "acme_sim" / "__init__.py").write_text(
+        "def simulate(spec, state):\n    raise RuntimeError('acme plays no camera here')\n")
+    dist = site / "acme_sim-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-sim\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[dockd.simulators]\nacme = acme_sim:simulate\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    dockd = str(Path(sys.executable).with_name("dockd"))
+    scenarios = sorted((REPO / "scenarios").glob("*.toml")) + sorted(
+        (REPO / "scenarios" / "hostile").glob("*.toml"))
+    played = 0
+    for scenario in scenarios:
+        if scenario.name.startswith("fleet-"):
+            continue  # multi-day fleets are played by the fleet player, not --simulate
+        done = subprocess.run([dockd, "probe", "--simulate", str(scenario), "--sim-state",
+                               str(tmp_path / "state" / scenario.stem), "--json"],
+                              capture_output=True, text=True, env=env, timeout=120, check=False)
+        assert done.returncode == 0, (scenario.name, done.stderr[-500:])
+        played += 1
+    assert played >= 15
+    unnamed = tmp_path / "unnamed.toml"
+    unnamed.write_text('[[camera]]\nserial = "X"\nslot = 1\n')
+    done = subprocess.run([dockd, "probe", "--simulate", str(unnamed), "--json"],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "must name one of the simulating drivers: acme, netco" in done.stderr

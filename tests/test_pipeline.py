@@ -16,6 +16,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from dockd_sim.content import GeneratedContent
 
 from dockd import appender
 from dockd.crypto import CHUNK, SEALED, X25519Identity, decrypt_file, load_identities
@@ -28,7 +29,6 @@ from dockd.errors import (
     StoreFull,
 )
 from dockd.pipeline import ResumeState, Written, ingest_stream, load_resume
-from dockd.sim.content import GeneratedContent
 from dockd.store import list_partials, partial_path, sidecar_path
 
 HAVE_AGE = shutil.which("age") is not None and shutil.which("age-keygen") is not None
@@ -292,7 +292,7 @@ RESTART_CHILD = textwrap.dedent("""
     from pathlib import Path
     from dockd.crypto import parse_recipient
     from dockd.pipeline import ingest_stream
-    from dockd.sim.content import GeneratedContent
+    from dockd_sim.content import GeneratedContent
 
     class Slow:
         def __init__(self, content):

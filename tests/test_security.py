@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from dockd_sim.state import SimRecording
 from helpers_ingest import (
     AGE,
     DOCKD,
@@ -32,7 +33,6 @@ from helpers_ingest import (
 
 from dockd.crypto import bech32
 from dockd.crypto.keys import generate_identity
-from dockd.sim.state import SimRecording
 
 DOCKCTL = Path(sys.executable).with_name("dockctl")
 WINDOW = 24  # bytes: a generated window this long occurs by chance with p ≈ 2^-192

@@ -313,6 +313,14 @@ def judge(life: Life) -> None:
         problems.append(f"{where}: exit {life.rc} after SIGTERM (a stop asked for is a "
                         f"clean stop: 0): {tail}")
         return
+    if "dockd_started" not in names and "dockd_stopped" in names:
+        # stopped during start-up (the catalog was opening): said so, in order, and nothing
+        # else was started
+        stop = events[names.index("dockd_stopped")]
+        if (stop.get("during") != "start-up" or "stopping" not in names
+                or names.index("stopping") > names.index("dockd_stopped")):
+            problems.append(f"{where}: a start-up stop that did not say so: {tail}")
+        return
     if "dockd_started" not in names or "dockd_stopped" not in names:
         problems.append(f"{where}: exit 0 without dockd_started and dockd_stopped: {tail}")
         return

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 import usb.core
-
-from dockd.events import Action, DeviceEvent
-from dockd.sim.device import (
+from dockd_sim.device import (
     ENDPOINT_IN,
     USB_CLASS_VENDOR_SPEC,
     SimStall,
@@ -18,10 +16,12 @@ from dockd.sim.device import (
     UsbEndpoint,
     UsbInterface,
 )
-from dockd.sim.dock import SimulatedDock
-from dockd.sim.pyusb_backend import SimBackend
-from dockd.sim.spec import CameraSpec, DockSpec, Scenario
-from dockd.sim.state import CameraState, load_states
+from dockd_sim.dock import SimulatedDock
+from dockd_sim.pyusb_backend import SimBackend
+from dockd_sim.spec import CameraSpec, DockSpec, Scenario
+from dockd_sim.state import CameraState, load_states
+
+from dockd.events import Action, DeviceEvent
 
 
 class TinyCamera:

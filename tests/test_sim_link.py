@@ -6,8 +6,7 @@ import threading
 import time
 
 import pytest
-
-from dockd.sim.link import LinkThrottle
+from dockd_sim.link import LinkThrottle
 
 
 class FakeTime:

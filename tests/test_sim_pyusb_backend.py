@@ -11,8 +11,7 @@ import time
 import pytest
 import usb.core
 import usb.util
-
-from dockd.sim.device import (
+from dockd_sim.device import (
     ENDPOINT_IN,
     USB_CLASS_VENDOR_SPEC,
     SimGone,
@@ -22,7 +21,7 @@ from dockd.sim.device import (
     UsbEndpoint,
     UsbInterface,
 )
-from dockd.sim.pyusb_backend import SimBackend, sim_backend
+from dockd_sim.pyusb_backend import SimBackend, sim_backend
 
 EP_OUT = 0x01
 EP_IN = 0x81

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from dockd_sim import scenario as scenario_mod
+from dockd_sim.scenario import load_scenario
+from dockd_sim.spec import FaultKind
 
 from dockd.errors import ConfigError
-from dockd.sim import scenario as scenario_mod
-from dockd.sim.scenario import load_scenario
-from dockd.sim.spec import FaultKind
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,11 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-from dockd.errors import ConfigError
-from dockd.sim import content as content_mod
-from dockd.sim.content import FileContent, GeneratedContent
-from dockd.sim.spec import (
+from dockd_sim import content as content_mod
+from dockd_sim.content import FileContent, GeneratedContent
+from dockd_sim.spec import (
     CameraSpec,
     DockSpec,
     FaultKind,
@@ -22,7 +20,9 @@ from dockd.sim.spec import (
     RecordingSpec,
     Scenario,
 )
-from dockd.sim.state import CameraState, default_state_dir, load_states, state_file_name
+from dockd_sim.state import CameraState, default_state_dir, load_states, state_file_name
+
+from dockd.errors import ConfigError
 
 T0 = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 

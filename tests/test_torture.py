@@ -17,6 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dockd_sim.content import GeneratedContent
+from dockd_sim.scenario import load_scenario
+from dockd_sim.state import load_states
 from helpers_ingest import (
     Env,
     make_env,
@@ -49,9 +52,6 @@ from torture_lib import (
 from dockd.crypto.keys import X25519Identity
 from dockd.errors import StorageError
 from dockd.pipeline import ingest_stream
-from dockd.sim.content import GeneratedContent
-from dockd.sim.scenario import load_scenario
-from dockd.sim.state import load_states
 from dockd.store import partial_path
 
 SEED = int(os.environ.get("DOCKD_TORTURE_SEED", "20261126"))

@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from dockd_netco import DRIVER as NETCO
+from dockd_netco_sim import simulate as netco_simulate
+from dockd_sim.content import GeneratedContent
+from dockd_sim.spec import CameraSpec, RecordingSpec
+from dockd_sim.state import CameraState
 
 from dockd.catalog import Catalog
 from dockd.crypto.keys import generate_identity
-from dockd.sim.content import GeneratedContent
-from dockd.sim.spec import CameraSpec, RecordingSpec
-from dockd.sim.state import CameraState
 
 DOCKD = Path(sys.executable).with_name("dockd")
 SIZES = {b"20261125_101500_0001.MP4": 3_000_001, b"20261125_113000_0002.MP4": 0}
@@ -43,7 +43,7 @@ def test_daemon_ingests_a_hotplugged_camera_through_udev_and_libusb(umockdev_doc
         for i, (name, size) in enumerate(SIZES.items()))
     spec = CameraSpec(serial="NC-UMOCK-7", slot=5, recordings=recordings)
     state = CameraState.load(spec, tmp_path / "state")
-    camera = NETCO.simulate(spec, state)
+    camera = netco_simulate(spec, state)
     secret, recipient = generate_identity()
     (tmp_path / "key.txt").write_text(secret + "\n")
     catalog_path = tmp_path / "catalog.sqlite"

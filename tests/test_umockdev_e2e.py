@@ -29,23 +29,24 @@ import pytest
 import usb.core
 import usb.util
 from dockd_netco import DRIVER as NETCO
-
-from dockd.devices import DeviceOpener
-from dockd.errors import DeviceGone
-from dockd.events import Action, DeviceEvent, UsbDeviceRef
-from dockd.registry import DriverRegistry
-from dockd.sim import umockdev_bed as bed
-from dockd.sim.content import GeneratedContent
-from dockd.sim.device import (
+from dockd_netco_sim import simulate as netco_simulate
+from dockd_sim import umockdev_bed as bed
+from dockd_sim.content import GeneratedContent
+from dockd_sim.device import (
     SimNoAnswer,
     SimStall,
     UsbDeviceDescription,
     UsbEndpoint,
     UsbInterface,
 )
-from dockd.sim.spec import CameraSpec, FaultKind, FaultSpec, RecordingSpec
-from dockd.sim.state import CameraState
-from dockd.sim.umockdev_bed import umockdev_available
+from dockd_sim.spec import CameraSpec, FaultKind, FaultSpec, RecordingSpec
+from dockd_sim.state import CameraState
+from dockd_sim.umockdev_bed import umockdev_available
+
+from dockd.devices import DeviceOpener
+from dockd.errors import DeviceGone
+from dockd.events import Action, DeviceEvent, UsbDeviceRef
+from dockd.registry import DriverRegistry
 from dockd.watch import UdevWatcher, find_pyusb_device
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,7 +257,7 @@ def test_netco_camera_end_to_end(umockdev_dock, events, tmp_path):
                                   duration_s=60.0, size=700_001, seed=42),),
     )
     state = CameraState.load(spec, tmp_path / "state")
-    camera = NETCO.simulate(spec, state)
+    camera = netco_simulate(spec, state)
     sys_path = umockdev_dock.plug(camera, slot=4)
     try:
         ref = wait_for(events, Action.ADD, "1-1.4")
@@ -296,7 +297,7 @@ def test_netco_camera_pulled_mid_recording(umockdev_dock, events, tmp_path):
                                   size=600_000, seed=7),),
         faults=(FaultSpec(FaultKind.UNPLUG, recording=name, at_byte=250_000),),
     )
-    camera = NETCO.simulate(spec, CameraState.load(spec, tmp_path / "state"))
+    camera = netco_simulate(spec, CameraState.load(spec, tmp_path / "state"))
     sys_path = umockdev_dock.plug(camera, slot=5)
     try:
         ref = wait_for(events, Action.ADD, "1-1.5")

@@ -13,11 +13,11 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import pytest
+from dockd_sim.device import SimStall, UsbDeviceDescription, UsbEndpoint, UsbInterface
+from dockd_sim.pyusb_backend import sim_backend
 from structlog.testing import capture_logs
 
 from dockd.events import Action, DeviceEvent, UsbDeviceRef
-from dockd.sim.device import SimStall, UsbDeviceDescription, UsbEndpoint, UsbInterface
-from dockd.sim.pyusb_backend import sim_backend
 from dockd.watch import UdevWatcher, find_pyusb_device, usb_device_ref
 
 HUB = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-1"

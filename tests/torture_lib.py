@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dockd_sim.scenario import load_scenario
+from dockd_sim.state import SimRecording
 from helpers_ingest import (
     DOCKD,
     Env,
@@ -46,8 +48,6 @@ from helpers_ingest import (
 )
 
 from dockd.catalog.rows import RecordingRow
-from dockd.sim.scenario import load_scenario
-from dockd.sim.state import SimRecording
 from dockd.store import QUARANTINE_DIR, final_name_of, sidecar_path
 
 DOCKCTL = DOCKD.with_name("dockctl")

@@ -58,23 +58,24 @@ def probe(config_path: Path | None, scenario: Path | None, sim_state: Path | Non
     events: queue.Queue[DeviceEvent] = queue.Queue()
     sim = None
     if scenario is not None:
-        from dockd.simulate import open_simulation  # noqa: PLC0415
+        from dockd.simulation import open_simulation  # noqa: PLC0415
 
-        sim = open_simulation(scenario, registry, events.put, state_dir=sim_state,
-                              reset=sim_reset, all_at_once=True)
+        sim = open_simulation(scenario, events.put, state_dir=sim_state, reset=sim_reset,
+                              all_at_once=True)
         backend: Any = sim.backend
         sim.dock.start()
         deadline = time.monotonic() + 10
         while sim.dock.pending() and time.monotonic() < deadline:
             time.sleep(0.01)
     else:
-        from dockd.watch import UdevWatcher  # noqa: PLC0415
-
         backend = None
-        for event in UdevWatcher(events.put).coldplug():
-            events.put(event)
     try:
         opener = DeviceOpener.from_registry(registry, config.drivers.dropin_dir, backend)
+        if sim is None:  # what is there now, on every bus the rules name (then stop looking)
+            from dockd.daemon import start_watchers  # noqa: PLC0415
+
+            for watcher in start_watchers(opener.matcher, events.put):
+                watcher.stop()
         docked: dict[str, Any] = {}
         while True:
             try:

@@ -1,8 +1,7 @@
-"""dockd driver for NetCo-style body-worn cameras.
-
-One package holds both ends of the NetCo protocol: the host session (`host`), the
-simulated firmware (`device`) and the codec they share (`protocol`), so the simulator can
-never drift from what the driver expects.
+"""dockd driver for NetCo-style body-worn cameras: the host session (`host`) and the codec
+(`protocol`). The simulated firmware (drivers/netco/sim, `dockd_netco_sim`) uses this same
+codec, so the simulator can never drift from what the driver expects, but it is a
+distribution of its own: a dock PC installs the driver, never the simulator.
 """
 
 from __future__ import annotations
@@ -13,14 +12,12 @@ from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dockd.sim.device import SimCamera
-    from dockd.sim.spec import CameraSpec
-    from dockd.sim.state import CameraState
     from dockd_netco.host import NetcoSession
 
 
 class NetcoDriver:
-    """Implements `dockd.driver.SimulatingDriver`."""
+    """Implements `dockd.driver.Driver`; its simulator is drivers/netco/sim (dockd_netco_sim),
+    a distribution of its own that a dock PC does not install."""
 
     name = "netco"
     vendor = "NetCo"
@@ -33,11 +30,6 @@ class NetcoDriver:
         from dockd_netco.host import NetcoSession  # noqa: PLC0415 - pyusb only when used
 
         return NetcoSession(device, timeout_s=timeout_s)
-
-    def simulate(self, spec: CameraSpec, state: CameraState) -> SimCamera:
-        from dockd_netco.device import NetcoCamera  # noqa: PLC0415 - simulator only when used
-
-        return NetcoCamera(spec, state)
 
 
 DRIVER = NetcoDriver()

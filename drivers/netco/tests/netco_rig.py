@@ -15,12 +15,11 @@ from pathlib import Path
 import pytest
 import usb.core
 from dockd_netco import DRIVER
-from dockd_netco.device import NetcoCamera
 from dockd_netco.host import NetcoSession
-
-from dockd.sim.content import GeneratedContent
-from dockd.sim.pyusb_backend import SimBackend
-from dockd.sim.spec import (
+from dockd_netco_sim.device import NetcoCamera
+from dockd_sim.content import GeneratedContent
+from dockd_sim.pyusb_backend import SimBackend
+from dockd_sim.spec import (
     BatterySpec,
     CameraSpec,
     FaultSpec,
@@ -28,7 +27,7 @@ from dockd.sim.spec import (
     ShiftEventSpec,
     ShiftSampleSpec,
 )
-from dockd.sim.state import CameraState
+from dockd_sim.state import CameraState
 
 STARTED = datetime(2026, 11, 25, 8, 30, tzinfo=UTC)
 SERIAL = "NC-000123"

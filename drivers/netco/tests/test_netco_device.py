@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 import usb.core
 from dockd_netco import protocol as p
-from dockd_netco.device import NetcoCamera
 from dockd_netco.host import translate_usb_error
+from dockd_netco_sim.device import NetcoCamera
+from dockd_sim.device import SimGone, SimNoAnswer, SimStall
+from dockd_sim.spec import BatterySpec, FaultKind, FaultSpec
+from dockd_sim.state import CameraState
 from netco_rig import make_spec, rec
 
 from dockd.errors import DeviceError, DeviceGone, DeviceRefused, DeviceTimeout, ProtocolError
 from dockd.model import RecordingInfo, RefusedRecording
-from dockd.sim.device import SimGone, SimNoAnswer, SimStall
-from dockd.sim.spec import BatterySpec, FaultKind, FaultSpec
-from dockd.sim.state import CameraState
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import time
 import pytest
 import usb.core
 from dockd_netco import protocol
+from dockd_sim.spec import FaultKind, FaultSpec
 from netco_rig import MakeRig, content, read_all, rec
 
 from dockd.errors import DeviceGone, DeviceRefused, DeviceTimeout, ProtocolError
-from dockd.sim.spec import FaultKind, FaultSpec
 
 MiB = 1 << 20
 CLIP = rec(b"clip.mp4", 3 * MiB + 999, seed=7)

@@ -12,8 +12,11 @@ import pytest
 import usb.core
 from dockd_netco import DRIVER
 from dockd_netco import protocol as p
-from dockd_netco.device import describe
 from dockd_netco.host import NetcoSession
+from dockd_netco_sim.device import describe
+from dockd_sim.device import SimGone, SimNoAnswer, SimStall
+from dockd_sim.pyusb_backend import SimBackend
+from dockd_sim.spec import CameraSpec
 
 from dockd.errors import (
     DeviceError,
@@ -24,9 +27,6 @@ from dockd.errors import (
     Unsupported,
 )
 from dockd.model import RecordingInfo, RefusedRecording
-from dockd.sim.device import SimGone, SimNoAnswer, SimStall
-from dockd.sim.pyusb_backend import SimBackend
-from dockd.sim.spec import CameraSpec
 
 Handler = Callable[[p.Frame], list[bytes]]
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)

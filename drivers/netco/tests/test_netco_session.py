@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from dockd_netco import DRIVER, protocol
-from dockd_netco.device import NetcoCamera
+from dockd_netco_sim import simulate as netco_simulate
+from dockd_netco_sim.device import NetcoCamera
+from dockd_sim.state import CameraState
 from netco_rig import DEFAULT_RECORDINGS, SERIAL, STARTED, Rig, content, make_spec, read_all, rec
 
 from dockd.driver import CameraSession
 from dockd.errors import DeviceRefused
 from dockd.model import ChargingState, RecordingInfo, RefusedRecording, ShiftEventKind
-from dockd.sim.state import CameraState
 
 NAMES = [r.name.decode() for r in DEFAULT_RECORDINGS]
 
@@ -229,7 +230,7 @@ def test_session_left_mid_stream_does_not_confuse_the_next(rig: Rig) -> None:
 
 def test_model_from_spec(tmp_path) -> None:
     spec = make_spec(model="BC-400")
-    camera = DRIVER.simulate(spec, CameraState.load(spec, tmp_path))
+    camera = netco_simulate(spec, CameraState.load(spec, tmp_path))
     assert isinstance(camera, NetcoCamera)
     assert camera.description.product == "NetCo BC-400"
 

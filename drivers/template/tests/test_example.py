@@ -8,6 +8,8 @@ hostile-input cases and session tests beside them (drivers/netco/tests shows how
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from dockd_example import DRIVER
 
@@ -25,12 +27,14 @@ def test_the_driver_is_registered_through_its_entry_point() -> None:
 def test_its_match_data_parses_and_routes_its_device_to_it() -> None:
     rules = parse_rules(DRIVER.match_data().read_text(encoding="utf-8"), "example:match.toml")
     assert rules and all(r.driver == DRIVER.name for r in rules)
-    rule = rules[0]
+    # the template ships its rule switched off (it must match nothing until the IDs are
+    # yours): delete `disabled = true` in match.toml, then this line
+    rule = dataclasses.replace(rules[0], disabled=False)
     assert rule.vendor_id is not None
     device = UsbDeviceRef(key="k", port_path="1-1.2", bus_number=1, address=9,
                           vendor_id=rule.vendor_id, product_id=rule.product_id or 0,
                           interface_classes=(rule.interface_class or 0xFF,))
-    matched = Matcher.build(rules, [], [DRIVER.name]).match(device)
+    matched = Matcher.build([rule], [], [DRIVER.name]).match(device)
     assert matched is not None and matched.driver == DRIVER.name
 
 

@@ -1,9 +1,9 @@
 """Simulated NetCo BC-300 firmware: answers the protocol with the same codec as the host.
 
-Scenario faults (dockd.sim.spec.FaultKind) are injected here, where real firmware or a
+Scenario faults (dockd_sim.spec.FaultKind) are injected here, where real firmware or a
 real cable would cause them; every firing is booked through `CameraState.take_fault`, so
 a fault that fired before a restart does not fire again. Hostile firmware
-(`[camera.hostile]`, dockd.sim.spec.HostileSpec) is played here too: absurd sizes, extra
+(`[camera.hostile]`, dockd_sim.spec.HostileSpec) is played here too: absurd sizes, extra
 bytes, an endless listing, answers ever slower, telemetry out of range.
 """
 
@@ -16,6 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from dockd_netco import protocol as p
+from dockd_sim.device import (
+    SimGone,
+    SimNoAnswer,
+    SimStall,
+    UsbDeviceDescription,
+    UsbEndpoint,
+    UsbInterface,
+)
+from dockd_sim.spec import CameraSpec, FaultKind, FaultSpec
+
 from dockd.errors import ProtocolError
 from dockd.model import (
     BatterySnapshot,
@@ -25,19 +36,9 @@ from dockd.model import (
     ShiftEventKind,
     ShiftSample,
 )
-from dockd.sim.device import (
-    SimGone,
-    SimNoAnswer,
-    SimStall,
-    UsbDeviceDescription,
-    UsbEndpoint,
-    UsbInterface,
-)
-from dockd.sim.spec import CameraSpec, FaultKind, FaultSpec
-from dockd_netco import protocol as p
 
 if TYPE_CHECKING:
-    from dockd.sim.state import CameraState, SimRecording
+    from dockd_sim.state import CameraState, SimRecording
 
 DEFAULT_MODEL = "BC-300"
 #: slower_and_slower: the first bulk answer is this late, each next one twice as late ...
@@ -75,7 +76,7 @@ class _Unplug:
 
 
 _Transfer = bytes | _Raw | _Stall | _Unplug
-#: the scenario's command names (dockd.sim.spec.FAULT_COMMANDS) for NetCo's commands
+#: the scenario's command names (dockd_sim.spec.FAULT_COMMANDS) for NetCo's commands
 _COMMAND_NAMES = {
     p.Command.GET_INFO: "info", p.Command.GET_BATTERY: "battery",
     p.Command.GET_SHIFT_LOG: "shift_log", p.Command.LIST_RECORDINGS: "list",
@@ -86,7 +87,7 @@ _CUTTING = frozenset({FaultKind.UNPLUG, FaultKind.STALL, FaultKind.READ_ERROR})
 
 
 class NetcoCamera:
-    """Implements `dockd.sim.device.SimCamera`."""
+    """Implements `dockd_sim.device.SimCamera`."""
 
     def __init__(self, spec: CameraSpec, state: CameraState, *, block_size: int = p.MAX_BLOCK,
                  list_page_size: int = p.MAX_ENTRIES_PER_PAGE,

@@ -1,4 +1,4 @@
-"""What a scenario file says, as checked values (parsing lives in `dockd.sim.scenario`)."""
+"""What a scenario file says, as checked values (parsing lives in `dockd_sim.scenario`)."""
 
 from __future__ import annotations
 
@@ -161,6 +161,8 @@ class DockSpec:
     bus: int = 1
     hub_port_path: str = "1-1"
     port_faults: tuple[PortFaultSpec, ...] = ()
+    #: the simulating driver of every camera that names none (needed once several can)
+    driver: str | None = None
 
 
 @dataclass(frozen=True)

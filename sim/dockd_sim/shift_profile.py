@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dockd.sim.spec import ShiftEventSpec, ShiftSampleSpec
+from dockd_sim.spec import ShiftEventSpec, ShiftSampleSpec
 
 SEGMENT_STATES = ("standby", "display", "recording")
 #: a simple linear cell model: good enough for curves, not for chemistry

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from dockd.sim.device import SimCamera, SimGone, SimNoAnswer, SimStall, UsbDeviceDescription
+from dockd_sim.device import SimCamera, SimGone, SimNoAnswer, SimStall, UsbDeviceDescription
 
 log = structlog.get_logger(__name__)
 
@@ -368,14 +368,10 @@ class UsbfsDevice:
     def _standard(self, request_type: int, request: int, value: int, length: int) -> bytes:
         desc = self.description
         if request == _GET_DESCRIPTOR and request_type & 0x80:
-            kind, index = value >> 8, value & 0xFF
-            if kind == 1:
-                return desc.device_descriptor()
-            if kind == 2 and index == 0:
-                return desc.config_descriptor()
-            if kind == 3 and (index == 0 or index in desc.strings()):
-                return desc.string_descriptor(index)
-            raise SimStall
+            answer = desc.descriptor(value >> 8, value & 0xFF)
+            if answer is None:
+                raise SimStall
+            return answer
         if request == _GET_CONFIGURATION:
             return bytes([desc.configuration_value])
         if request == _GET_STATUS:
@@ -577,7 +573,7 @@ class UMockdevDock:
 def _make_throttle(link_mb_s: float) -> _Throttle | None:
     if link_mb_s <= 0:
         return None
-    from dockd.sim.link import LinkThrottle  # noqa: PLC0415 - only needed for a rate limit
+    from dockd_sim.link import LinkThrottle  # noqa: PLC0415 - only needed for a rate limit
 
     throttle: _Throttle = LinkThrottle(link_mb_s)
     return throttle

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 from dockd.errors import ConfigError
 from dockd.model import ChargingState, ShiftEventKind
-from dockd.sim.shift_profile import SEGMENT_STATES, ShiftProfile, expand_shift
-from dockd.sim.spec import (
+from dockd_sim.shift_profile import SEGMENT_STATES, ShiftProfile, expand_shift
+from dockd_sim.spec import (
     FAULT_COMMANDS,
     BatterySpec,
     CameraSpec,
@@ -175,8 +175,10 @@ def _dock(t: _Table) -> DockSpec:
     if int(match.group(1)) != bus:
         raise t.error("hub_port_path", f"must start with the bus number ({bus}-)")
     port_faults = tuple(_port_fault(f, slots) for f in t.tables("port_fault"))
+    driver = t.string("driver")
     t.finish()
-    return DockSpec(name=name, slots=slots, bus=bus, hub_port_path=hub, port_faults=port_faults)
+    return DockSpec(name=name, slots=slots, bus=bus, hub_port_path=hub, port_faults=port_faults,
+                    driver=driver)
 
 
 def _port_fault(t: _Table, slots: int) -> PortFaultSpec:
@@ -201,7 +203,7 @@ def _camera(t: _Table, dock: DockSpec) -> CameraSpec:
     assert slot is not None
     firmware = t.string("firmware", "3.2.1")
     model = t.string("model")
-    driver = t.string("driver")
+    driver = t.string("driver", dock.driver)
     clock_offset = t.number("clock_offset_s", 0.0)
     dock_at = t.number("dock_at_s", 0.0, low=0, what="a number >= 0")
     assert dock_at is not None

@@ -27,11 +27,11 @@ from dockd.health.findings import Finding
 from dockd.health.service import refresh_findings
 from dockd.ingest import IngestContext, SessionReport, run_dock_session
 from dockd.registry import DriverRegistry
-from dockd.sim.dock import SimulatedDock
-from dockd.sim.pyusb_backend import SimBackend
-from dockd.sim.spec import Scenario
-from dockd.sim.state import load_states
-from dockd.simulate import camera_factory
+from dockd_sim.dock import SimulatedDock
+from dockd_sim.pyusb_backend import SimBackend
+from dockd_sim.simulate import camera_factory
+from dockd_sim.spec import Scenario
+from dockd_sim.state import load_states
 
 
 class FleetClock:
@@ -90,7 +90,7 @@ def _play_day(scenario: Scenario, day: int, catalog: Catalog, clock: FleetClock,
     states = load_states(today, state_dir, reset=True)
     backend = SimBackend()
     events: queue.Queue[DeviceEvent] = queue.Queue()
-    dock = SimulatedDock(today, states, backend, camera_factory(registry, today), events.put)
+    dock = SimulatedDock(today, states, backend, camera_factory(today), events.put)
     opener = DeviceOpener.from_registry(registry, config.drivers.dropin_dir, backend)
     ctx = IngestContext(config=config, catalog=catalog, recipients=recipients,
                         dock_name=today.dock.name, disk_usage=usage)

@@ -8,18 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+
+import structlog
 
 from dockd.errors import ConfigError
 from dockd.events import DeviceEvent
-from dockd.registry import DriverRegistry
-from dockd.sim.device import SimCamera
-from dockd.sim.dock import SimulatedDock
-from dockd.sim.pyusb_backend import SimBackend
-from dockd.sim.scenario import load_scenario
-from dockd.sim.spec import CameraSpec, Scenario
-from dockd.sim.state import CameraState, default_state_dir, load_states
+from dockd_sim.device import SimCamera
+from dockd_sim.dock import SimulatedDock
+from dockd_sim.pyusb_backend import SimBackend
+from dockd_sim.scenario import load_scenario
+from dockd_sim.spec import CameraSpec, Scenario
+from dockd_sim.state import CameraState, default_state_dir, load_states
 
 
 @dataclass
@@ -35,9 +36,26 @@ class Simulation:
             state.save()
 
 
-def camera_factory(registry: DriverRegistry, scenario: Scenario
-                   ) -> Callable[[CameraSpec, CameraState], SimCamera]:
-    sims = registry.simulators()
+SIMULATORS = "dockd.simulators"
+SimulateFn = Callable[[CameraSpec, CameraState], SimCamera]
+log = structlog.get_logger(__name__)
+
+
+def simulators() -> dict[str, SimulateFn]:
+    """Installed device models by driver name (the `dockd.simulators` entry points); one that
+    fails to load is reported and skipped."""
+    found: dict[str, SimulateFn] = {}
+    for ep in entry_points(group=SIMULATORS):
+        try:
+            found[ep.name] = ep.load()
+        except Exception as exc:  # a broken simulator must not stop the others
+            log.error("simulator_load_failed", driver=ep.name,
+                      error=f"{type(exc).__name__}: {exc}")
+    return found
+
+
+def camera_factory(scenario: Scenario) -> SimulateFn:
+    sims = simulators()
     for i, cam in enumerate(scenario.cameras):
         name = cam.driver
         if name is None and len(sims) != 1:
@@ -49,15 +67,14 @@ def camera_factory(registry: DriverRegistry, scenario: Scenario
                               f"no installed driver {name!r} ships a simulator")
 
     def make(spec: CameraSpec, state: CameraState) -> SimCamera:
-        driver: Any = sims[spec.driver] if spec.driver else next(iter(sims.values()))
-        camera: SimCamera = driver.simulate(spec, state)
-        return camera
+        simulate = sims[spec.driver] if spec.driver else next(iter(sims.values()))
+        return simulate(spec, state)
 
     return make
 
 
-def open_simulation(path: Path, registry: DriverRegistry, on_event: Callable[[DeviceEvent], None],
-                    *, state_dir: Path | None = None, reset: bool = False,
+def open_simulation(path: Path, on_event: Callable[[DeviceEvent], None], *,
+                    state_dir: Path | None = None, reset: bool = False,
                     all_at_once: bool = False) -> Simulation:
     """Load the scenario and prepare its dock; call `.dock.start()` to begin the timeline.
 
@@ -75,5 +92,5 @@ def open_simulation(path: Path, registry: DriverRegistry, on_event: Callable[[De
             replace(c, dock_at_s=0.0, undock_at_s=None) for c in scenario.cameras))
     states = load_states(scenario, state_dir or default_state_dir(path), reset=reset)
     backend = SimBackend()
-    dock = SimulatedDock(scenario, states, backend, camera_factory(registry, scenario), on_event)
+    dock = SimulatedDock(scenario, states, backend, camera_factory(scenario), on_event)
     return Simulation(scenario, states, backend, dock)

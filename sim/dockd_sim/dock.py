@@ -19,11 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from dockd.events import Action, DeviceEvent, UsbDeviceRef
-from dockd.sim.device import SimCamera
-from dockd.sim.port_fault import PortFault
-from dockd.sim.pyusb_backend import SimBackend
-from dockd.sim.spec import CameraSpec, Scenario
-from dockd.sim.state import CameraState
+from dockd_sim.device import SimCamera
+from dockd_sim.port_fault import PortFault
+from dockd_sim.pyusb_backend import SimBackend
+from dockd_sim.spec import CameraSpec, Scenario
+from dockd_sim.state import CameraState
 
 MakeCamera = Callable[[CameraSpec, CameraState], SimCamera]
 EventSink = Callable[[DeviceEvent], None]

@@ -22,9 +22,16 @@ from typing import Any, TypeVar
 import usb.backend
 import usb.core
 
-from dockd.sim.device import SimCamera, SimGone, SimNoAnswer, SimStall, UsbDeviceDescription
-from dockd.sim.link import LinkThrottle
-from dockd.sim.port_fault import PortFault
+from dockd_sim.device import (
+    DESC_CONFIG,
+    SimCamera,
+    SimGone,
+    SimNoAnswer,
+    SimStall,
+    UsbDeviceDescription,
+)
+from dockd_sim.link import LinkThrottle
+from dockd_sim.port_fault import PortFault
 
 T = TypeVar("T")
 
@@ -48,9 +55,6 @@ _GET_CONFIGURATION = 0x08
 _SET_CONFIGURATION = 0x09
 _GET_INTERFACE = 0x0A
 _SET_INTERFACE = 0x0B
-_DESC_DEVICE = 1
-_DESC_CONFIG = 2
-_DESC_STRING = 3
 _MAX_ADDRESS = 127
 
 
@@ -183,7 +187,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb is untype
         d = dev.description
         total = len(d.config_descriptor())
         return _Desc(
-            bLength=9, bDescriptorType=_DESC_CONFIG, wTotalLength=total,
+            bLength=9, bDescriptorType=DESC_CONFIG, wTotalLength=total,
             bNumInterfaces=len(d.interfaces), bConfigurationValue=d.configuration_value,
             iConfiguration=0, bmAttributes=0x80, bMaxPower=d.max_power_ma // 2,
             extra_descriptors=[],
@@ -341,7 +345,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb is untype
         """Chapter 9 requests, which the USB stack answers from the descriptors."""
         answer: bytes | None = None
         if request == _GET_DESCRIPTOR and request_type & _DIR_IN:
-            answer = self._descriptor(dev, value >> 8, value & 0xFF)
+            answer = dev.description.descriptor(value >> 8, value & 0xFF)
         elif request == _GET_CONFIGURATION and request_type & _DIR_IN:
             answer = bytes([dev.configuration])
         elif request == _GET_STATUS and request_type & _DIR_IN:
@@ -361,16 +365,6 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb is untype
         view[:n] = answer[:n]
         return n
 
-    @staticmethod
-    def _descriptor(dev: PluggedDevice, kind: int, index: int) -> bytes | None:
-        d = dev.description
-        if kind == _DESC_DEVICE and index == 0:
-            return d.device_descriptor()
-        if kind == _DESC_CONFIG and index == 0:
-            return d.config_descriptor()
-        if kind == _DESC_STRING and (index == 0 or index in d.strings()):
-            return d.string_descriptor(index)[:255]
-        return None
 
 
 @contextmanager

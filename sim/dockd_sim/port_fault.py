@@ -13,7 +13,7 @@ import threading
 
 import usb.core
 
-from dockd.sim.spec import PORT_FAULT_MIN_BYTES, PortFaultKind, PortFaultSpec
+from dockd_sim.spec import PORT_FAULT_MIN_BYTES, PortFaultKind, PortFaultSpec
 
 LIBUSB_ERROR_IO = -1
 

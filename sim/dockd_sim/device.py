@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 USB_CLASS_VENDOR_SPEC = 0xFF
+#: descriptor types (USB 2.0, table 9-5)
+DESC_DEVICE, DESC_CONFIG, DESC_STRING = 1, 2, 3
 ENDPOINT_IN = 0x80
 TRANSFER_BULK = 0x02
 
@@ -105,6 +107,17 @@ class UsbDeviceDescription:
             return struct.pack("<BBH", 4, 3, 0x0409)  # English (US)
         text = self.strings()[index].encode("utf-16-le")
         return struct.pack("<BB", 2 + len(text), 3) + text
+
+    def descriptor(self, kind: int, index: int) -> bytes | None:
+        """What GET_DESCRIPTOR(kind, index) answers — the one table both transports (the
+        pyusb backend, the umockdev testbed) serve — or None (the device stalls)."""
+        if kind == DESC_DEVICE and index == 0:
+            return self.device_descriptor()
+        if kind == DESC_CONFIG and index == 0:
+            return self.config_descriptor()
+        if kind == DESC_STRING and (index == 0 or index in self.strings()):
+            return self.string_descriptor(index)[:255]
+        return None
 
 
 class SimCamera(Protocol):

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from dockd.errors import ConfigError
-from dockd.sim.content import FileContent, GeneratedContent, RecordingContent
-from dockd.sim.spec import BatterySpec, CameraSpec, RecordingSpec, Scenario
 from dockd.store import write_atomic
+from dockd_sim.content import FileContent, GeneratedContent, RecordingContent
+from dockd_sim.spec import BatterySpec, CameraSpec, RecordingSpec, Scenario
 
 _VERSION = 1
 _HASH_CACHE = "content-hashes.json"
