@@ -6,6 +6,7 @@ Every problem is one ConfigError naming the file and the key (exit code 2).
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -17,6 +18,7 @@ from dockd.store import nearest_existing
 
 if TYPE_CHECKING:
     from dockd.crypto.keys import X25519Recipient
+    from dockd.vault.settings import VaultSettings
 
 DEFAULT_CONFIG_PATH = Path("/etc/dockd/dockd.toml")
 DEFAULT_DROPIN_DIR = Path("/etc/dockd/drivers.d")
@@ -94,6 +96,52 @@ class HealthConfig:
     #: host storage with fewer days left than these at the current rate: warning / critical
     storage_warn_days: float = 14.0
     storage_critical_days: float = 3.0
+    #: while a camera stays docked after its ingest, read its battery this often, seconds
+    #: (0 = do not watch charging on the dock)
+    charge_poll_s: float = 60.0
+    #: docked below 95 % and gaining less than min_charge_gain_percent over this long is
+    #: "not charging on this dock", minutes
+    charge_stall_min: float = 30.0
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """The Prometheus endpoint (docs/operations.md, "Metrics"); off while `listen` is empty."""
+
+    #: "HOST:PORT" to serve /metrics on, e.g. "127.0.0.1:9847"; "" = no endpoint
+    listen: str = ""
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    #: this dock host's name in a catalog several hosts share (events, docks, leases, which
+    #: host holds a local copy); empty = the machine's hostname
+    id: str = ""
+
+
+#: a category whose recordings are kept until a person releases them (docs/retention.md)
+UNTIL_RELEASED = "until_released"
+_HOST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """How long recordings are kept (docs/retention.md); 0 days = forever, no sweeping."""
+
+    default_days: float = 0.0
+    #: category → days, or "until_released"
+    categories: tuple[tuple[str, float | str], ...] = ()
+    #: how often the daemon's sweeper looks for what has expired, hours
+    sweep_every_h: float = 1.0
+
+    def days_for(self, category: str | None) -> float | str:
+        """Days a recording of `category` is kept (0 = forever), or UNTIL_RELEASED. A
+        category no longer configured (renamed, removed, or set on a host whose config
+        differs) keeps its recordings for good: a config edit must never expire evidence
+        that a person filed as kept, e.g. "until released"."""
+        if not category:
+            return self.default_days
+        return dict(self.categories).get(category, 0.0)
 
 
 @dataclass(frozen=True)
@@ -105,8 +153,19 @@ class Config:
     drivers: DriversConfig = field(default_factory=DriversConfig)
     log: LogConfig = field(default_factory=LogConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
+    host: HostConfig = field(default_factory=HostConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    #: where evidence goes off-site (docs/vault.md); None = no vault
+    vault: VaultSettings | None = None
     #: the file it came from (for messages); None = defaults only
     source: Path | None = None
+
+    @property
+    def host_id(self) -> str:
+        import socket  # noqa: PLC0415
+
+        return self.host.id or socket.gethostname()
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -117,6 +176,9 @@ _SECTIONS: dict[str, type[Any]] = {
     "drivers": DriversConfig,
     "log": LogConfig,
     "health": HealthConfig,
+    "host": HostConfig,
+    "retention": RetentionConfig,
+    "metrics": MetricsConfig,
 }
 
 _RANGES: dict[str, tuple[float, float]] = {
@@ -140,6 +202,10 @@ _RANGES: dict[str, tuple[float, float]] = {
     "health.transfer_fail_rate": (0.001, 1),
     "health.storage_warn_days": (0, 3650),
     "health.storage_critical_days": (0, 3650),
+    "health.charge_poll_s": (0, 3600),
+    "health.charge_stall_min": (0.01, 24 * 60),
+    "retention.default_days": (0, 36500),
+    "retention.sweep_every_h": (0.01, 24 * 30),
 }
 _CHOICES: dict[str, tuple[str, ...]] = {
     "log.format": ("auto", "json", "console"),
@@ -184,7 +250,19 @@ def parse_config(text: str, source: Path) -> Config:
         raise ConfigError(source, None, f"not valid TOML: {exc}") from None
     config = Config(source=source)
     base = source.parent.resolve()  # stored paths must not depend on the working directory
-    for section, body in doc.items():
+    for section, table in doc.items():
+        body = table
+        if section == "vault":
+            if not isinstance(body, dict):
+                raise ConfigError(source, section, "must be a table, e.g. [vault]")
+            from dockd.vault.settings import parse_vault_settings  # noqa: PLC0415
+
+            config = replace(config, vault=parse_vault_settings(body, str(source)))
+            continue
+        if section == "retention" and isinstance(table, dict) and "categories" in table:
+            body = {k: v for k, v in table.items() if k != "categories"}
+            config = replace(config, retention=replace(
+                config.retention, categories=_categories(source, table["categories"])))
         cls = _SECTIONS.get(section)
         if cls is None:
             raise ConfigError(source, section, f"unknown section (known: {', '.join(_SECTIONS)})")
@@ -199,7 +277,43 @@ def parse_config(text: str, source: Path) -> Config:
             default = getattr(current, key)
             changes[key] = _convert(str(source), f"{section}.{key}", default, value, base)
         config = replace(config, **{section: replace(current, **changes)})
+    _check_host_and_retention(config, source)
+    if config.metrics.listen:  # a typo is a config error at load, not a silent no-endpoint
+        from dockd.metrics import parse_listen  # noqa: PLC0415
+
+        parse_listen(config.metrics.listen, source)
     return config
+
+
+def _check_host_and_retention(config: Config, source: Path) -> None:
+    # a host id names this host in leases ("host|boot|pid|...") and in every event
+    if config.host.id and not _HOST_ID.fullmatch(config.host.id):
+        raise ConfigError(source, "host.id", "letters, digits, '.', '_' and '-', at most 64")
+    if not 0 <= config.retention.default_days <= 36500:
+        raise ConfigError(source, "retention.default_days", "0 (keep for good) to 36500 days")
+    if not 0 < config.retention.sweep_every_h <= 8760:
+        raise ConfigError(source, "retention.sweep_every_h", "more than 0, at most 8760 hours")
+
+
+def _categories(source: Path, raw: Any) -> tuple[tuple[str, float | str], ...]:
+    """`[retention.categories]`: name = days (a number) or "until_released"."""
+    if not isinstance(raw, dict):
+        raise ConfigError(source, "retention.categories", "must be a table: "
+                          "[retention.categories]")
+    out: list[tuple[str, float | str]] = []
+    for name, value in raw.items():
+        where = f"retention.categories.{name}"
+        if not name.replace("_", "").replace("-", "").isalnum() or len(name) > 64:
+            raise ConfigError(source, where, "a category is a short name: letters, digits, _ -")
+        if value == UNTIL_RELEASED:
+            out.append((name, UNTIL_RELEASED))
+        elif isinstance(value, int | float) and not isinstance(value, bool) and (
+                0 < value <= 36500):
+            out.append((name, float(value)))
+        else:
+            raise ConfigError(source, where, f'must be a number of days (1 to 36500) or '
+                              f'"{UNTIL_RELEASED}"')
+    return tuple(out)
 
 
 def load_config(path: Path | None) -> Config:

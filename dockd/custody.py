@@ -41,7 +41,7 @@ from typing import Any
 import structlog
 
 from dockd.catalog import Catalog
-from dockd.catalog.lease import RENEW_EVERY_S, LeaseOwner
+from dockd.catalog.lease import LEASE_TTL, RENEW_EVERY_S, LeaseOwner
 from dockd.catalog.rows import RecordingRow
 from dockd.catalog.types import EventKind, RecordingStatus
 from dockd.config import Config
@@ -49,6 +49,7 @@ from dockd.crypto.keys import X25519Recipient
 from dockd.crypto.stream import sealed_size
 from dockd.driver import CameraSession, RecordingStream
 from dockd.errors import (
+    CatalogUnavailable,
     DeviceError,
     DeviceGone,
     LeaseLost,
@@ -66,6 +67,7 @@ from dockd.pipeline import (
     load_resume,
 )
 from dockd.store import (
+    final_name_of,
     final_path,
     nearest_existing,
     partial_path,
@@ -93,6 +95,29 @@ def final_path_for(root: Path, catalog_rows: list[RecordingRow], rec: RecordingR
     shared = any(r.camera_name == rec.camera_name and r.id < rec.id for r in catalog_rows)
     return final_path(root, rec.camera_serial, rec.started, rec.camera_name, rec.id,
                       shared=shared)
+
+
+def partial_in_custody(root: Path, catalog: Catalog, partial: Path) -> RecordingRow | None:
+    """The recording a leftover partial was written for, when that recording is already in
+    custody (verified, or deleted from the camera on that proof) on this host or another:
+    the partial can never be needed again, and its resume sidecar is key material. None
+    when no such recording is found (the partial may still resume)."""
+    name = final_name_of(partial)
+    try:
+        serial = partial.relative_to(root).parts[0]
+    except (ValueError, IndexError):
+        return None
+    if name is None:
+        return None
+    final = partial.with_name(name)
+    rows = catalog.recordings(camera=serial)
+    for rec in rows:
+        if rec.status not in (S.VERIFIED, S.DELETED_FROM_CAMERA):
+            continue
+        namesakes = [r for r in rows if r.camera_name == rec.camera_name]
+        if final_path_for(root, namesakes, rec) == final:
+            return rec
+    return None
 
 
 # --- proof ------------------------------------------------------------------------------
@@ -171,6 +196,8 @@ class Hooks:
     on_bytes: Callable[[int, int], None]
     #: a long local step (hash, resume check, wait) is alive: (what it is doing)
     beat: Callable[[str], None]
+    #: an attempt failed and the next starts after a pause: (why it failed, pause in s)
+    retrying: Callable[[str, float], None] | None = None
 
 
 @dataclass
@@ -202,6 +229,9 @@ class Custodian:
         #: set when a recording could not be stored for lack of space
         self.store_full = False
         self._renewed = time.monotonic()
+        #: when the lease was last taken or renewed for sure (it binds other hosts until
+        #: LEASE_TTL after that)
+        self._renewed_ok = self._renewed
         self._renewing: int | None = None
         #: plaintext bytes of the current attempt so far (from its resumed offset on)
         self._done = 0
@@ -215,6 +245,7 @@ class Custodian:
         """Hold a recording's lease for the block (LeaseHeld when another session lives)."""
         rec = self.catalog.take_lease(recording_id, self.owner)
         self._renewing, self._renewed = recording_id, time.monotonic()
+        self._renewed_ok = self._renewed
         try:
             yield rec
         finally:
@@ -226,8 +257,20 @@ class Custodian:
         if self._renewing is None or time.monotonic() - self._renewed < RENEW_EVERY_S:
             return
         self._renewed = time.monotonic()
-        if not self.catalog.renew_lease(self._renewing, self.owner):
+        try:
+            held = self.catalog.renew_lease(self._renewing, self.owner)
+        except CatalogUnavailable as exc:
+            # the catalog server is restarting: the lease still binds every other host for
+            # LEASE_TTL after its last renewal, so the transfer goes on for half of that and
+            # renews at the next turn; past it, it stops (and resumes from its checkpoint)
+            if time.monotonic() - self._renewed_ok < LEASE_TTL.total_seconds() / 2:
+                self.log.warning("lease_not_renewed", recording_id=self._renewing,
+                                 error=str(exc))
+                return
+            raise
+        if not held:
             raise LeaseLost(f"recording {self._renewing}: the lease passed to another session")
+        self._renewed_ok = self._renewed
 
     def _beat(self, what: str) -> Callable[[], None]:
         def beat() -> None:
@@ -240,6 +283,8 @@ class Custodian:
         """Bring a listed recording (lease held) to `verified`: transfer it, adopt its
         committed file, or prove a copy stored before a crash. Already verified or deleted
         recordings come back as they are."""
+        if rec.status in (S.VERIFIED, S.STORED, S.DELETED_FROM_CAMERA):
+            self._set_aside_stray_copy(rec)
         if rec.status in (S.VERIFIED, S.DELETED_FROM_CAMERA):
             return Outcome(rec)
         if rec.status is S.STORED:
@@ -247,12 +292,32 @@ class Custodian:
             return self._prove_stored(info, rec, session_id)
         return self.transfer(info, rec, session_id)
 
+    def _set_aside_stray_copy(self, rec: RecordingRow) -> None:
+        """A recording stored on another host can still have a file at this host's path:
+        this host published it, then lost the catalog (a PostgreSQL restart) before the
+        row said so, while the other host stored and recorded its own copy. It is not the
+        copy of record: set aside for a person (`.quarantine/`, `dockctl status`), never
+        deleted. The lease is held, so no writer of this host is at that path."""
+        if rec.stored_on in (None, self.catalog.host):
+            return
+        namesakes = self.catalog.recordings(camera=rec.camera_serial, name=rec.camera_name)
+        final = final_path_for(self.root, namesakes, rec)
+        if os.path.lexists(final):
+            self._quarantine(rec, final, f"a copy this host wrote; the recording is stored "
+                             f"on host {rec.stored_on}")
+
     def _prove_stored(self, info: RecordingInfo, rec: RecordingRow, session_id: int) -> Outcome:
         custody = self.catalog.custody(rec.id)
         facts = custody.facts or {}
         problems = custody.problems or custody.mismatch(rec)
         if problems:
             return Outcome(rec, failure=self._custody_broken(rec, problems))
+        stored_on = facts.get("stored_on")
+        if stored_on not in (None, self.catalog.host):
+            # that host's store holds the file (it stopped before proving it): only that host
+            # can prove it; judged here, the path would name a file of this host's store
+            return Outcome(rec, failure=f"stored on host {stored_on}, not yet proven there; "
+                                        "kept on the camera until it is")
         proof = prove(Path(str(facts.get("store_path"))), size=facts.get("stored_size"),
                       sha256=facts.get("stored_sha256"), beat=self._beat("proving"))
         if proof.ok:
@@ -276,6 +341,8 @@ class Custodian:
         attempts = 0  # begun, for the reason a technician reads
         for attempt in range(cfg.ingest.max_retries + 1):
             if attempt:
+                if self.hooks.retrying is not None:  # the live view says why, and when
+                    self.hooks.retrying(last_reason, cfg.ingest.retry_delay_s)
                 time.sleep(cfg.ingest.retry_delay_s)
             if self.stop.is_set():
                 raise Interrupted("dockd is stopping")
@@ -442,6 +509,23 @@ class Custodian:
         if problems:
             return self._custody_broken(rec, problems)
         facts = custody.facts or {}
+        vaulted = bool(facts.get("vault_version")) and not facts.get("vault_deleted_at")
+        if facts.get("local_deleted_at"):
+            # retention deleted the local copy on purpose: the camera's is past it too, unless
+            # a hold came since and no vault copy keeps it
+            if facts.get("legal_hold") and not vaulted:
+                return "on legal hold and its local copy is gone: kept on the camera"
+            return Proof(True, "retention_expired", size=facts.get("stored_size"),
+                         sha256=facts.get("stored_sha256"))
+        stored_on = facts.get("stored_on")
+        if stored_on not in (None, self.catalog.host):
+            # another dock host holds the copy: the vault's verified, locked copy proves it
+            # here; without one the camera keeps its copy for that host (or the vault)
+            if vaulted:
+                return Proof(True, "vaulted", size=facts.get("stored_size"),
+                             sha256=facts.get("stored_sha256"))
+            return (f"stored on host {stored_on} and not in the vault yet: proven there, not "
+                    "here; kept on the camera")
         return prove(Path(str(facts.get("store_path"))), size=facts.get("stored_size"),
                      sha256=facts.get("stored_sha256"), fresh=fresh, beat=self._beat("proving"))
 

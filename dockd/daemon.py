@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import queue
 import signal
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,9 +15,11 @@ import structlog
 from dockd.anchors import append_anchor, read_anchors
 from dockd.catalog import Catalog, EventKind
 from dockd.catalog.live import close_stale
+from dockd.charge_watch import ChargeWatch
 from dockd.config import check_for_ingest, load_config
 from dockd.config_watch import ConfigWatcher
 from dockd.console import LiveConsole
+from dockd.custody import partial_in_custody
 from dockd.devices import DeviceOpener
 from dockd.errors import ConfigError, DockdError, IncompleteIngest
 from dockd.events import DeviceEvent
@@ -27,8 +28,10 @@ from dockd.health.service import refresh_findings
 from dockd.ingest import IngestContext, Progress, ProgressFn, SessionReport
 from dockd.logs import CurrentStdout, configure_logging
 from dockd.matching import Matcher
+from dockd.metrics import MetricsServer, start_metrics
 from dockd.registry import DriverRegistry
 from dockd.reload import Reloader
+from dockd.retention import sweep_local
 from dockd.sdnotify import Heartbeat, Liveness, Notifier
 from dockd.simulation import open_simulation
 from dockd.store import (
@@ -39,9 +42,12 @@ from dockd.store import (
     sidecar_path,
     write_atomic,
 )
-from dockd.supervisor import Supervisor
+from dockd.supervisor import SWEEP_WORKER, Supervisor
 
 log = structlog.get_logger(__name__)
+#: how long a silent worker counts as stalled for the metrics when systemd set no watchdog
+#: (the unit's WatchdogSec)
+WATCHDOG_FALLBACK_S = 30.0
 
 
 def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Path | None,
@@ -58,7 +64,7 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
     configure_logging(config.log.format, config.log.level,
                       stream=CurrentStdout() if live else None)
     registry = DriverRegistry.discover()
-    catalog = Catalog.open(config.catalog.url, migrate_in_child=True)
+    catalog = Catalog.open(config.catalog.url, migrate_in_child=True, host=config.host_id)
     mode = "simulated" if scenario is not None else "real"
     try:
         guard_evidence_mode(catalog, config.storage.path, mode)
@@ -73,7 +79,7 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
         log.info("dockd_stopped", sessions=0, incomplete=0, broken=0, interrupted=True,
                  during="start-up")
         return
-    _clean_unresumable(config.storage.path)
+    _clean_unresumable(config.storage.path, catalog)
     stale_sessions, stale_attempts = close_stale(catalog)
     if stale_sessions or stale_attempts:
         log.warning("previous_run_did_not_stop_cleanly", sessions_closed=stale_sessions,
@@ -82,8 +88,10 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
     _check_witness(catalog, config.storage.path)
     started_at_head = catalog.head()
     stop = Flag()
+    # the host's docks are named after its host id: two dock PCs on one catalog whose
+    # hostnames agree (cloned images) still keep apart whose sessions are whose
     ctx = IngestContext(config=config, catalog=catalog, recipients=recipients,
-                        dock_name=socket.gethostname(), stop=stop)
+                        dock_name=config.host_id, stop=stop)
     notifier, liveness = Notifier(), Liveness()
     ctx.on_progress = _chain(ctx.on_progress, liveness.on_progress)  # progress = liveness
 
@@ -98,6 +106,7 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
     backend: Any = None
     events: queue.Queue[DeviceEvent] = queue.Queue()
     config_watch: ConfigWatcher | None = None
+    metrics: MetricsServer | None = None
     try:
         if scenario is not None:
             sim = open_simulation(scenario, events.put, state_dir=sim_state, reset=sim_reset)
@@ -109,6 +118,14 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
             more_to_come=(sim.dock.pending if sim is not None else lambda: False), events=events,
             liveness=liveness)
         supervisor.health = lambda: refresh_findings(catalog, ctx.config, now=catalog.now())
+        if not once:  # cameras that stay docked: their charging is watched (docs/health.md)
+            supervisor.charge_watch = ChargeWatch(
+                ctx, opener, timeout_s=config.ingest.transfer_timeout_s)
+        if ctx.config.retention.default_days or ctx.config.retention.categories:
+            supervisor.sweep = lambda: sweep_local(
+                catalog, ctx.config, catalog.now(), stop=stop,
+                beat=lambda: liveness.beat(SWEEP_WORKER, "sweeping"))
+            supervisor.sweep_every_s = ctx.config.retention.sweep_every_h * 3600
         supervisor.reload_requested = reload_requested
         supervisor.stop_requested, supervisor.on_stop_requested = stop_requested, announce_stop
         config_watch = ConfigWatcher(config.source, config.drivers.dropin_dir, reload_requested)
@@ -119,6 +136,10 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
         supervisor.heartbeat = Heartbeat(notifier, liveness, settled=events.empty,
                                          status=lambda: _status_line(supervisor, liveness))
         claim_evidence_mode(catalog, config.storage.path, mode)
+        # Prometheus endpoint ([metrics] listen; a change takes effect at the next start)
+        stalled_after = notifier.watchdog_interval() or WATCHDOG_FALLBACK_S
+        metrics = start_metrics(catalog, config, docked=supervisor.docked_count,
+                                stalled_workers=lambda: len(liveness.stale(stalled_after)))
         log.info("dockd_started", drivers=sorted(registry.drivers), simulate=str(scenario or ""),
                  storage=str(config.storage.path), once=once)
         if sim is not None:
@@ -136,6 +157,8 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
             watcher.stop()
         if config_watch is not None:
             config_watch.stop()
+        if metrics is not None:
+            metrics.stop()
         if sim is not None:
             sim.close()
         _witness(catalog, config.storage.path, started_at_head)
@@ -288,11 +311,26 @@ def _witness(catalog: Catalog, root: Path, at_start: tuple[int, str]) -> None:
     log.info("audit_head", audit_seq=seq, audit_head=head)
 
 
-def _clean_unresumable(root: Path) -> None:
+def _clean_unresumable(root: Path, catalog: Catalog) -> None:
     """Partials with a resume sidecar are kept for the next attempt; the rest can never
-    complete (they were cut before their first checkpoint) and are removed."""
+    complete (they were cut before their first checkpoint) and are removed. So is a
+    partial whose recording reached custody meanwhile (another host of a shared catalog
+    stored it, or this one did from the camera's next dock): it would never be resumed,
+    and its sidecar holds a file key. No writer of this host runs yet, so none is live."""
     found = list_partials(root)  # one walk of the store: sidecars are in it too
     listed = set(found)
-    keep = [p for p in found if sidecar_path(p) in listed]
+    keep, moot = [], {}
+    for p in found:
+        if sidecar_path(p) not in listed:
+            continue
+        done = partial_in_custody(root, catalog, p)
+        if done is None:
+            keep.append(p)
+        else:
+            moot[p] = moot[sidecar_path(p)] = done
     for path in clean_partials(root, keep=keep, found=found):
-        log.info("partial_removed", path=str(path), reason="no resume checkpoint")
+        if path in moot:
+            log.info("partial_removed", path=str(path), recording_id=moot[path].id,
+                     reason=f"its recording is already {moot[path].status.value}")
+        else:
+            log.info("partial_removed", path=str(path), reason="no resume checkpoint")

@@ -151,6 +151,12 @@ class CatalogVersionError(CatalogError):
     """The catalog is newer than this dockd, or not a dockd catalog: refuse, touch nothing."""
 
 
+class CatalogUnavailable(CatalogError):
+    """The catalog's server could not be reached or dropped the connection (PostgreSQL
+    restarted, a network cut): the work is tried again once it answers. A transaction cut
+    off at its COMMIT may or may not have happened; the write order makes either safe."""
+
+
 class RecordingStateError(CatalogError):
     """A recording status change that would break the write order (e.g. delete before verify)."""
 

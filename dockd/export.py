@@ -123,18 +123,21 @@ def recording_json(rec: RecordingRow) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class _Checked:
-    """A recording whose row, chain and stored file agree, ready to be decrypted."""
+    """A recording whose row, chain and stored file agree, ready to be decrypted; `path`
+    None: its copy is read from the vault (the local one is gone or on another host)."""
 
     rec: RecordingRow
     facts: dict[str, Any]
-    path: Path
+    path: Path | None
 
 
 def check_before_export(catalog: Catalog, recs: Sequence[RecordingRow],
-                        anchors: Sequence[Anchor]) -> list[_Checked]:
+                        anchors: Sequence[Anchor], *, vault: Any = None) -> list[_Checked]:
     """Everything export trusts, checked before a byte is written: the whole audit chain
     (with the anchors), each row against its custody chain, each stored file's size and
-    SHA-256 against the chain's. VerifyFailed (exit 7) names every disagreement."""
+    SHA-256 against the chain's. VerifyFailed (exit 7) names every disagreement. A copy no
+    longer here (retention, another dock host) is read from the vault when one is given:
+    its bytes are hashed against the chain's as they arrive."""
     problems = [f"audit chain: {p.message}" for p in
                 catalog.verify_chain(anchors=[(a.seq, a.hash) for a in anchors])]
     checked: list[_Checked] = []
@@ -148,6 +151,17 @@ def check_before_export(catalog: Catalog, recs: Sequence[RecordingRow],
         facts = custody.facts or {}
         if facts.get("store_path") is None:
             raise StorageError(f"{label} is {rec.status}: there is no stored file to export")
+        here = not facts.get("local_deleted_at") and facts.get("stored_on") in (
+            None, catalog.host)
+        if not here:
+            if not facts.get("vault_version") or facts.get("vault_deleted_at"):
+                raise StorageError(f"{label}: no copy to export on this host (deleted by "
+                                   "retention, or stored on another host) and none in the vault")
+            if vault is None:
+                raise StorageError(f"{label}: its copy is in the vault only: configure "
+                                   "[vault] to export it")
+            checked.append(_Checked(rec, facts, None))
+            continue
         path = resolve_store_path(str(facts["store_path"]))
         proof = prove(path, size=facts.get("stored_size"), sha256=facts.get("stored_sha256"))
         if not proof.ok:
@@ -163,14 +177,14 @@ def check_before_export(catalog: Catalog, recs: Sequence[RecordingRow],
 def export_recordings(catalog: Catalog, ids: Sequence[int],
                       identities: Sequence[X25519Identity], out_dir: Path, *,
                       identity_source: str = "the identity",
-                      anchors: Sequence[Anchor] = ()) -> ExportResult:
+                      anchors: Sequence[Anchor] = (), vault: Any = None) -> ExportResult:
     """Export the recordings `ids` into out_dir, after `check_before_export`. All or nothing:
     on any failure the files this call wrote are removed again and the error (typed)
     propagates."""
     recs = [catalog.recording(i) for i in dict.fromkeys(ids)]  # unknown id: CatalogError
     # whether there is a stored file is the chain's to say, not the row's (a row made to
     # look never stored is a tampered row, exit 7)
-    checked = check_before_export(catalog, recs, anchors)
+    checked = check_before_export(catalog, recs, anchors, vault=vault)
     try:
         out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
@@ -184,12 +198,20 @@ def export_recordings(catalog: Catalog, ids: Sequence[int],
     files: list[ExportedFile] = []
     try:
         for item, dest in zip(checked, targets, strict=True):
+            source = item.path
+            if source is None:  # from the vault: fetched beside the export, then decrypted
+                source = dest.with_name(f".{dest.name}.vault")
+                written.append(source)
+                _fetch(vault, item, source)
             fd = _create_excl(dest)
             written.append(dest)  # only what this call created is ever removed again
-            plain, size, stored = _decrypt_into(item.rec, item.path, identities, fd, dest,
+            plain, size, stored = _decrypt_into(item.rec, source, identities, fd, dest,
                                                 identity_source)
             _check(item.rec, item.facts, plain, size, stored)
             files.append(ExportedFile(item.rec, dest, plain, size, stored))
+            if item.path is None:
+                source.unlink()
+                written.remove(source)
         _write_manifest(manifest, catalog, files, written)
         try:
             fsync_dir(out_dir)
@@ -201,6 +223,24 @@ def export_recordings(catalog: Catalog, ids: Sequence[int],
                 path.unlink()
         raise
     return ExportResult(files, manifest)
+
+
+def _fetch(vault: Any, item: _Checked, dest: Path) -> None:
+    """Download a recording's vault object into `dest` (0600, never overwriting), hashing
+    it on the way: bytes that are not the chain's stored SHA-256 are refused (exit 7)."""
+    label = f"recording {item.rec.id} ({item.rec.camera_name})"
+    digest = hashlib.sha256()
+    fd = _create_excl(dest)
+    with os.fdopen(fd, "wb") as out, vault.open_download(
+            str(item.facts["vault_key"]), str(item.facts["vault_version"])) as body:
+        for piece in body.pieces():
+            digest.update(piece)
+            out.write(piece)
+        out.flush()
+        os.fsync(out.fileno())
+    if digest.hexdigest() != item.facts.get("stored_sha256"):
+        raise VerifyFailed(f"{label}: the vault's copy has SHA-256 {digest.hexdigest()}, the "
+                           f"chain records {item.facts.get('stored_sha256')}; nothing exported")
 
 
 def _write_manifest(path: Path, catalog: Catalog, files: list[ExportedFile],

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import secrets
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -20,9 +25,53 @@ from dockd.crypto.keys import X25519Identity
 from dockd.crypto.stream import AgeReader
 from dockd.errors import CryptoError, NoIdentityMatched
 from dockd.store import QUARANTINE_DIR, SIDECAR_SUFFIX, STORE_MARKER, list_partials
+from dockd.vault.resume import RESUME_DIR_NAME
 
 PIECE = 1 << 20
-EVENT_PAGE = 1000
+EVENT_PAGE = 5000
+#: findings (and ok ids, tombstones) a report keeps one by one; beyond it, counts only:
+#: a store whose files are all gone gives a million findings, not a million lines in memory
+KEEP = 1000
+#: verified_later events appended per transaction
+VOUCH_BATCH = 2000
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which stored files a check reads (restic's `check --read-data-subset` is the model):
+    all of them; a `percent` sample, chosen by a keyed hash of each recording's id (the same
+    `seed` chooses the same recordings again); and/or those catalogued since `since`."""
+
+    percent: float | None = None
+    seed: int = 0
+    since: datetime | None = None
+
+    @property
+    def partial(self) -> bool:
+        return self.percent is not None or self.since is not None
+
+    def picks(self, rec: RecordingRow) -> bool:
+        if self.since is not None and rec.created_at < self.since:
+            return False
+        if self.percent is None:
+            return True
+        digest = hashlib.blake2b(rec.id.to_bytes(8, "big"), digest_size=8,
+                                 key=self.seed.to_bytes(8, "big")).digest()
+        return int.from_bytes(digest, "big") < self.percent / 100 * 2**64
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scope": "partial" if self.partial else "all", "sample_percent": self.percent,
+                "seed": self.seed if self.percent is not None else None,
+                "since": self.since.isoformat() if self.since is not None else None}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a check is: files read, their bytes, seconds since it started."""
+
+    files: int
+    bytes: int
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -31,7 +80,8 @@ class Finding:
 
     #: missing | unreadable | stored_hash | stored_size | decrypt | wrong_identity
     #: | plaintext_hash | size | not_stored | unknown_file | key_material | row_differs
-    #: | no_custody | row_missing | chain_event | anchor_file
+    #: | no_custody | row_missing | chain_event | anchor_file | vault_missing | vault_checksum
+    #: | vault_lock | vault_hold | vault_unreachable
     problem: str
     path: str
     recording_id: int | None
@@ -49,10 +99,36 @@ class VerifyReport:
     anchors: int = 0
     #: what sits in the quarantine (not a failure: moved aside on purpose, for a person)
     quarantined: list[str] = field(default_factory=list)
+    #: local copies retention deleted (tombstones: not a failure)
+    retired: list[str] = field(default_factory=list)
+    #: recordings whose local copy another dock host holds (checked there, or with --vault)
+    elsewhere: int = 0
+    #: vaulted objects checked against the vault (--vault)
+    vault_checked: int = 0
+    #: which files were read (all, or a part: --sample / --since)
+    selection: Selection = field(default_factory=Selection)
+    #: recordings whose file this (partial) check did not read
+    skipped: int = 0
+    #: recordings that checked out (`ok_ids` keeps the first KEEP of them)
+    ok_count: int = 0
+    #: findings beyond the first KEEP, counted by problem
+    omitted: Counter[str] = field(default_factory=Counter)
+    #: bytes of stored files read
+    bytes_read: int = 0
 
     @property
     def ok(self) -> bool:
-        return not self.findings and not self.chain
+        return not self.findings and not self.chain and not self.omitted
+
+    def add(self, found: Finding) -> None:
+        if len(self.findings) < KEEP:
+            self.findings.append(found)
+        else:
+            self.omitted[found.problem] += 1
+
+    def by_problem(self) -> Counter[str]:
+        """How many findings of each problem, kept or not."""
+        return Counter(f.problem for f in self.findings) + self.omitted
 
     def failures(self) -> list[str]:
         """Every failure as one line for a person."""
@@ -71,6 +147,15 @@ class VerifyReport:
             "chain_problems": [p.__dict__ for p in self.chain],
             "anchors_checked": self.anchors,
             "quarantined": self.quarantined,
+            "deleted_by_retention": self.retired,
+            "stored_on_other_hosts": self.elsewhere,
+            "vault_checked": self.vault_checked,
+            "selection": self.selection.to_json(),
+            "skipped": self.skipped,
+            "ok_count": self.ok_count,
+            "findings_by_problem": dict(self.by_problem()),
+            "findings_omitted": sum(self.omitted.values()),
+            "bytes_read": self.bytes_read,
         }
 
 
@@ -101,7 +186,8 @@ class HashingReader:
         return n
 
     def drain(self) -> None:
-        while self.read(PIECE):
+        buf = memoryview(bytearray(PIECE))  # one buffer, no allocation per piece
+        while self.readinto(buf):
             pass
 
 
@@ -175,9 +261,10 @@ def _check_plaintext(want: Mapping[str, Any], rec_id: int, src: HashingReader,
     return found
 
 
-def unknown_files(root: Path, known: set[Path]) -> Iterator[Path]:
+def unknown_files(root: Path, known: set[bytes], key: bytes) -> Iterator[Path]:
     """Files under root that no recording names (in-progress partials, the quarantine, the
-    anchor file and the store's marker excepted: they are reported on their own)."""
+    anchor file and the store's marker excepted: they are reported on their own). `known`
+    holds the named paths as `_path_key(key, path)`."""
     root = root.absolute()
     if not root.is_dir():
         return
@@ -185,13 +272,14 @@ def unknown_files(root: Path, known: set[Path]) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(dirpath)
         if here == root:
-            dirnames[:] = [d for d in dirnames if d != QUARANTINE_DIR]
+            # the vault service's upload states and locks are not evidence (no key either)
+            dirnames[:] = [d for d in dirnames if d not in (QUARANTINE_DIR, RESUME_DIR_NAME)]
         dirnames.sort()
         for name in sorted(filenames):
             path = here / name
             if here == root and name in (ANCHOR_FILE, STORE_MARKER):
                 continue
-            if path not in known and path not in partials:
+            if _path_key(key, path) not in known and path not in partials:
                 yield path
         # a symlinked directory is not walked into, but it is not ours either
         for name in dirnames:
@@ -216,58 +304,131 @@ def quarantined(root: Path) -> list[Path]:
 
 def verify_store(catalog: Catalog, root: Path,
                  identities: Sequence[X25519Identity] | None = None,
-                 anchors: Sequence[Anchor] = ()) -> VerifyReport:
+                 anchors: Sequence[Anchor] = (), *,
+                 selection: Selection | None = None, jobs: int | None = None,
+                 progress: Callable[[Progress], None] | None = None,
+                 progress_every_s: float = 2.0) -> VerifyReport:
     """Check the chain (with every anchor: the store's anchor file and those given), every
-    row against the chain, and every file the chain says is stored against the chain's
-    hashes; find files nobody recorded and key material left behind. Appends
-    `verified_later` for each recording that checks out — unless the chain itself failed:
-    nothing is appended to a chain this check has just rejected."""
-    report = VerifyReport(decrypted=identities is not None)
+    row against the chain, and every file the chain says is stored (or the `selection` of
+    them) against the chain's hashes; on a whole check, find files nobody recorded and key
+    material left behind. Appends `verified_later` for each recording that checks out and
+    one `verify_run` saying what this check read and found — unless the chain itself failed:
+    nothing is appended to a chain this check has just rejected.
+
+    Streams: rows and events come a page at a time, files are re-hashed by `jobs` threads
+    (default: every core; hashlib and file reads release the GIL) with a bounded number in
+    flight, and the report keeps the first KEEP findings, counting the rest."""
+    selection = selection or Selection()
+    report = VerifyReport(decrypted=identities is not None, selection=selection)
+    began = time.monotonic()
     witnessed, unreadable = read_anchors(root)
-    report.findings += [Finding("anchor_file", "", None, p) for p in unreadable]
+    for p in unreadable:
+        report.add(Finding("anchor_file", "", None, p))
     everything = [*witnessed, *anchors]
     report.anchors = len(everything)
     report.chain = catalog.verify_chain(anchors=[(a.seq, a.hash) for a in everything])
     broken = {p.seq for p in report.chain if p.seq is not None}
-    known: set[Path] = set()
-    vouched: list[tuple[int, str, Any]] = []
-    for rec, custody in catalog.iter_custody():
-        report.findings += _custody_findings(rec, custody)
-        if rec is None:
-            continue
-        if broken.intersection(custody.seqs):  # its own events are what the chain rejects
-            report.findings.append(Finding(
-                "chain_event", rec.store_path or "", rec.id,
-                f"recording {rec.id} ({rec.camera_serial}/{rec.camera_name}): its custody "
-                "events are among those the audit chain rejects; nothing about it is vouched"))
-        facts = custody.facts if custody.facts is not None else facts_of(rec)
-        for value in {facts.get("store_path"), rec.store_path} - {None}:
-            known.add(resolve_store_path(str(value)))
-        if facts.get("store_path") is None and rec.store_path is None:
-            continue  # never stored (pending, failed, refused): nothing on disk to check
-        report.checked += 1
-        found = check_recording(rec, identities, facts)
+    # the paths recordings name, as keyed 8-byte digests (a tenth of a set of paths' memory);
+    # only a whole check walks the store for unknown files
+    key = secrets.token_bytes(16)
+    known: set[bytes] | None = set() if not selection.partial else None
+    vouched: list[tuple[str | None, int | None, Mapping[str, Any]]] = []
+    workers = jobs or os.cpu_count() or 1
+    in_flight: deque[tuple[RecordingRow, Custody, Mapping[str, Any], Future[list[Finding]]]]
+    in_flight = deque()
+    shown = began
+
+    def vouch_pending(force: bool = False) -> None:
+        if vouched and (force or len(vouched) >= VOUCH_BATCH):
+            catalog.record_events(EventKind.VERIFIED_LATER, vouched)
+            vouched.clear()
+
+    def settle(rec: RecordingRow, custody: Custody, facts: Mapping[str, Any],
+               found: list[Finding]) -> None:
+        nonlocal shown
+        if not any(f.problem in ("missing", "unreadable") for f in found):
+            report.bytes_read += int(facts.get("stored_size") or 0)
         if (found or custody.mismatch(rec) or custody.problems
                 or broken.intersection(custody.seqs)):
-            report.findings += found
-            continue
-        report.ok_ids.append(rec.id)
-        vouched.append((rec.id, rec.camera_serial, facts.get("stored_sha256")))
-    if not report.chain:  # never append to a chain this check has just rejected
-        for rec_id, serial, stored_sha in vouched:
-            catalog.record_event(
-                EventKind.VERIFIED_LATER, camera_serial=serial, recording_id=rec_id,
-                details={"stored_sha256": stored_sha, "plaintext_checked": report.decrypted})
-    for path in unknown_files(root, known):
-        report.findings.append(Finding(
-            "unknown_file", str(path), None,
-            f"{path}: file in the store that no recording names"))
-    for path in orphan_key_files(root):
-        report.findings.append(Finding(
-            "key_material", str(path), None,
-            f"{path}: resume state (it holds a file key) without its partial; remove it"))
+            for f in found:
+                report.add(f)
+        else:
+            report.ok_count += 1
+            if len(report.ok_ids) < KEEP:
+                report.ok_ids.append(rec.id)
+            if not report.chain:  # never append to a chain this check has just rejected
+                vouched.append((rec.camera_serial, rec.id, {
+                    "stored_sha256": facts.get("stored_sha256"),
+                    "plaintext_checked": report.decrypted}))
+                vouch_pending()
+        now = time.monotonic()
+        if progress is not None and now - shown >= progress_every_s:
+            shown = now
+            progress(Progress(report.checked, report.bytes_read, now - began))
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as pool:
+        for rec, custody in catalog.iter_custody():
+            for f in _custody_findings(rec, custody):
+                report.add(f)
+            if rec is None:
+                continue
+            if broken.intersection(custody.seqs):  # its own events are what the chain rejects
+                report.add(Finding(
+                    "chain_event", rec.store_path or "", rec.id,
+                    f"recording {rec.id} ({rec.camera_serial}/{rec.camera_name}): its custody "
+                    "events are among those the audit chain rejects; nothing about it is "
+                    "vouched"))
+            facts = custody.facts if custody.facts is not None else facts_of(rec)
+            if known is not None:
+                for value in {facts.get("store_path"), rec.store_path} - {None}:
+                    known.add(_path_key(key, resolve_store_path(str(value))))
+            if facts.get("store_path") is None and rec.store_path is None:
+                continue  # never stored (pending, failed, refused): nothing on disk to check
+            if facts.get("local_deleted_at"):  # a tombstone: gone on purpose, hashes kept
+                if len(report.retired) < KEEP:
+                    report.retired.append(f"recording {rec.id} ({rec.camera_serial}/"
+                                          f"{rec.camera_name}): deleted by retention on "
+                                          f"{str(facts['local_deleted_at'])[:10]}")
+                continue
+            if facts.get("stored_on") not in (None, catalog.host):
+                report.elsewhere += 1  # its file is on another dock host (and in the vault)
+                continue
+            if not selection.picks(rec):
+                report.skipped += 1
+                continue
+            report.checked += 1
+            in_flight.append((rec, custody, facts,
+                              pool.submit(check_recording, rec, identities, facts)))
+            while len(in_flight) > 4 * workers:
+                done, cust, seen, fut = in_flight.popleft()
+                settle(done, cust, seen, fut.result())
+        while in_flight:
+            done, cust, seen, fut = in_flight.popleft()
+            settle(done, cust, seen, fut.result())
+    vouch_pending(force=True)
+    if known is not None:
+        for path in unknown_files(root, known, key):
+            report.add(Finding(
+                "unknown_file", str(path), None,
+                f"{path}: file in the store that no recording names"))
+        for path in orphan_key_files(root):
+            report.add(Finding(
+                "key_material", str(path), None,
+                f"{path}: resume state (it holds a file key) without its partial; remove it"))
     report.quarantined = [str(p) for p in quarantined(root)]
+    if progress is not None:
+        progress(Progress(report.checked, report.bytes_read, time.monotonic() - began))
+    if not report.chain:
+        catalog.record_event(EventKind.VERIFY_RUN, details={
+            **report.selection.to_json(), "checked": report.checked, "ok": report.ok_count,
+            "skipped": report.skipped, "decrypted": report.decrypted,
+            "problems": dict(sorted(report.by_problem().items())),
+            "unknown_files_checked": known is not None})
     return report
+
+
+def _path_key(key: bytes, path: Path) -> bytes:
+    return hashlib.blake2b(os.fsencode(path), digest_size=8, key=key).digest()
 
 
 def _custody_findings(rec: RecordingRow | None, custody: Custody) -> list[Finding]:
@@ -291,18 +452,15 @@ def _custody_findings(rec: RecordingRow | None, custody: Custody) -> list[Findin
 
 def iter_events(catalog: Catalog, *, camera: str | None = None,
                 recording: int | None = None) -> Iterator[AuditRecord]:
-    """Audit events in order, a page at a time, filtered by camera and/or recording."""
+    """Audit events in order, a page at a time, filtered by camera and/or recording in the
+    query (from their indexes: the rest of the chain is never read)."""
     since = 0
     while True:
-        page = catalog.events(since_seq=since, limit=EVENT_PAGE)
-        if not page:
+        page = catalog.events(since_seq=since, limit=EVENT_PAGE, camera=camera,
+                              recording=recording)
+        yield from page
+        if len(page) < EVENT_PAGE:
             return
-        for ev in page:
-            if camera is not None and ev.camera_serial != camera:
-                continue
-            if recording is not None and ev.recording_id != recording:
-                continue
-            yield ev
         since = page[-1].seq
 
 
@@ -320,3 +478,53 @@ def event_json(ev: AuditRecord) -> dict[str, Any]:
 
 def chain_json(problems: Sequence[ChainProblem]) -> dict[str, Any]:
     return {"ok": not problems, "problems": [p.__dict__ for p in problems]}
+
+
+# --- the vault's copies ---------------------------------------------------------------
+
+
+def verify_vault(catalog: Catalog, report: VerifyReport, client: Any, policy: Any, *,
+                 download: bool = False) -> None:
+    """Every vaulted recording's object, checked without downloading it: it exists at the
+    recorded version, its checksum is the recorded one, its lock lasts at least the
+    recording's retention, its legal hold is set when the recording is held. With
+    `download`, its bytes are read back and hashed against the chain's stored SHA-256."""
+    from dockd.retention import kept_until  # noqa: PLC0415
+    from dockd.vault.errors import VaultError  # noqa: PLC0415
+
+    for rec in catalog.kept_recordings():
+        if rec.vault_version is None or rec.vault_key is None or rec.vault_deleted_at:
+            continue
+        label = f"recording {rec.id} ({rec.camera_serial}/{rec.camera_name}) vault object"
+        where = f"{rec.vault_key}@{rec.vault_version}"
+        report.vault_checked += 1
+        try:
+            state = client.head(rec.vault_key, rec.vault_version)
+            if not state.exists:
+                report.findings.append(Finding("vault_missing", where, rec.id,
+                                               f"{label} {where}: not in the vault"))
+                continue
+            if state.checksum != rec.vault_checksum:
+                report.findings.append(Finding(
+                    "vault_checksum", where, rec.id, f"{label} {where}: checksum "
+                    f"{state.checksum}, the catalog recorded {rec.vault_checksum}"))
+            until = kept_until(rec, policy)
+            # S3 keeps whole seconds: a lock cut to the second is the retention's lock
+            if until is not None and (state.retain_until is None
+                                      or state.retain_until < until.replace(microsecond=0)):
+                report.findings.append(Finding(
+                    "vault_lock", where, rec.id, f"{label} {where}: locked until "
+                    f"{state.retain_until}, its retention runs until {until}"))
+            if rec.legal_hold and not state.legal_hold:
+                report.findings.append(Finding(
+                    "vault_hold", where, rec.id, f"{label} {where}: the recording is on legal "
+                    "hold, the object is not (dockd-vault mirrors it: is it running?)"))
+            if download:
+                digest = client.sha256_of(rec.vault_key, rec.vault_version)
+                if digest != rec.stored_sha256:
+                    report.findings.append(Finding(
+                        "vault_checksum", where, rec.id, f"{label} {where}: its bytes have "
+                        f"SHA-256 {digest}, the chain records {rec.stored_sha256}"))
+        except VaultError as exc:
+            report.findings.append(Finding("vault_unreachable", where, rec.id,
+                                           f"{label} {where}: {exc}"))

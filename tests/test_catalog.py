@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy.exc
+from pg_server import pg_fixture
 from sqlalchemy import text
 
 from dockd.catalog import Catalog, EventKind, RecordingStatus, SessionCounts, lease
@@ -66,81 +62,16 @@ def sha(content: bytes) -> str:
 # --- backends ------------------------------------------------------------------------
 
 
-def _pg_tool(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return candidates[-1] if candidates else None
-
-
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[str]:
-    """A PostgreSQL cluster in a temp dir, reached over its Unix socket only."""
-    initdb, pg_ctl = _pg_tool("initdb"), _pg_tool("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL server not installed (apt package: postgresql)")
-    pytest.importorskip("psycopg", reason="psycopg not installed (pip: psycopg[binary])")
-    base = tempfile.mkdtemp(prefix="dockd-pg-")
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(base, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data = os.path.join(base, "data")
-
-    def run(*argv):
-        return subprocess.run(
-            [*as_user, *argv],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-
-    try:
-        run(initdb, "-D", data, "-A", "trust", "-U", "dockd", "-E", "UTF8", "--no-sync")
-        run(
-            pg_ctl,
-            "-D",
-            data,
-            "-l",
-            os.path.join(base, "log"),
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            f"-k {base} -c listen_addresses='' -c fsync=off",
-            "start",
-        )
-    except subprocess.CalledProcessError as exc:
-        shutil.rmtree(base, ignore_errors=True)
-        pytest.fail(f"could not start PostgreSQL: {exc.stderr.decode(errors='replace')}")
-    try:
-        yield base
-    finally:
-        subprocess.run(
-            [*as_user, pg_ctl, "-D", data, "-m", "immediate", "stop"],
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _pg_database(socket_dir: str) -> str:
-    """A fresh, empty schema per test (instant, unlike CREATE DATABASE) as the search path."""
-    import psycopg  # noqa: PLC0415  (optional: only when the PostgreSQL tests run)
-
-    name = "t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(host=socket_dir, user="dockd", dbname="postgres", autocommit=True) as c:
-        c.execute(f"CREATE SCHEMA {name}")
-    return f"postgresql+psycopg://dockd@/postgres?host={socket_dir}&options=-csearch_path%3D{name}"
+#: one throwaway PostgreSQL cluster for the module (tests/pg_server.py); each test gets a
+#: fresh schema in it
+pg_server = pg_fixture("module")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'catalog' / 'dockd.db'}"
-    return _pg_database(request.getfixturevalue("pg_server"))
+    return request.getfixturevalue("pg_server").database_url()
 
 
 @pytest.fixture

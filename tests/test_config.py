@@ -44,3 +44,36 @@ def test_bad_config_names_file_and_key(tmp_path: Path, text: str, where: str) ->
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_host_retention_and_categories_parse(tmp_path: Path) -> None:
+    config = parse_config(
+        '[host]\nid = "dock-a.town-hall"\n'
+        "[retention]\ndefault_days = 14\nsweep_every_h = 0.5\n"
+        '[retention.categories]\nevidence = "until_released"\ntraffic = 31\n',
+        tmp_path / "dockd.toml")
+    assert config.host_id == "dock-a.town-hall"
+    assert config.retention.default_days == 14
+    assert config.retention.sweep_every_h == 0.5
+    assert config.retention.days_for(None) == 14
+    assert config.retention.days_for("traffic") == 31
+    assert config.retention.days_for("evidence") == "until_released"
+    # a category no longer configured keeps its recordings for good (0), never the default:
+    # renaming "evidence" in the config must not expire what was filed "until released"
+    assert config.retention.days_for("not-configured") == 0
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ('[host]\nid = "a|b"\n', "host.id"),  # "|" separates the fields of a lease owner
+    ('[host]\nid = ""\nx = 1\n', "host.x"),
+    ("[retention]\ndefault_days = -1\n", "retention.default_days"),
+    ("[retention]\nsweep_every_h = 0\n", "retention.sweep_every_h"),
+    ("[retention.categories]\nevidence = 0\n", "retention.categories.evidence"),
+    ('[retention.categories]\nevidence = "forever"\n', "retention.categories.evidence"),
+    ('[retention.categories]\n"../x" = 3\n', "retention.categories.../x"),
+    ("[retention]\ncategories = 3\n", "retention.categories"),
+])
+def test_bad_host_or_retention_names_the_key(tmp_path: Path, text: str, where: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, tmp_path / "dockd.toml")
+    assert err.value.where == where

@@ -54,7 +54,7 @@ def _export(world: World, out: Path, *ids: int) -> Result:
 def _refused(result: Result, out: Path) -> None:
     """Export exited 7 before writing anything (the out dir is not even created)."""
     assert result.exit_code == FAIL, result.output
-    assert "export refused, nothing written" in result.stderr
+    assert "export refused, nothing written" in result.output
     assert not out.exists()
 
 
@@ -100,13 +100,13 @@ def test_reencrypted_to_an_extra_recipient_is_refused_and_reported(world: World,
     out = tmp_path / "out"
     result = _export(world, out, a_id)
     _refused(result, out)
-    assert f"recording {a_id} (NC-1/A_0001.MP4): stored file {a_path}" in result.stderr
+    assert f"recording {a_id} (NC-1/A_0001.MP4): stored file {a_path}" in result.output
     assert world.events("exported") == []
 
     result = world.dockctl("verify")
     assert result.exit_code == FAIL, result.output
     assert f"{a_path}: stored file SHA-256 is {_sha256(a_path)}, the custody chain records " \
-           f"{original}" in result.stderr
+           f"{original}" in result.output
     assert _findings(world.json("verify")) == [(a_id, "stored_hash")]
     # the officer's key still decrypts it to the camera's bytes: only the stored hash tells
     report = world.json("verify", "--identity", str(world.key))
@@ -139,7 +139,7 @@ def test_export_refuses_when_one_events_details_were_edited(world: World,
         result = _export(world, out, *ids)
         _refused(result, out)
         assert f"audit chain: event {stored.seq} (stored) does not match its hash: changed" \
-            in result.stderr
+            in result.output
     assert world.events("exported") == []
 
 
@@ -154,7 +154,7 @@ def test_export_refuses_when_a_middle_event_was_deleted(world: World, tmp_path: 
     result = _export(world, out, c_id)
     _refused(result, out)
     assert f"audit chain: events {middle.seq}..{middle.seq} are missing before event " \
-           f"{middle.seq + 1}" in result.stderr
+           f"{middle.seq + 1}" in result.output
     assert world.events("exported") == []
 
 
@@ -179,6 +179,16 @@ def _edited_value(world: World, column: str, rec_id: int) -> object:
         "stored_size": 65_737,
         "store_path": str(Path(str(current)).with_name("Z_9999.MP4.age")),
         "status": "verified",
+        "stored_on": "another-dock",
+        "category": "traffic",
+        "legal_hold": 1,
+        "vault_key": "NC-1/2026/11/25/2-B_0002.MP4.age",
+        "vault_version": "v-edited",
+        "vault_checksum": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "vault_hold": 1,
+        "vault_lock_until": "2030-01-01 00:00:00.000000",
+        "local_deleted_at": "2026-11-26 00:00:00.000000",
+        "vault_deleted_at": "2026-11-26 00:00:00.000000",
     }
     assert edits[column] != current, (column, current)
     return edits[column]
@@ -188,7 +198,9 @@ def _edited_value(world: World, column: str, rec_id: int) -> object:
 #: dropped from it) must be added here too
 _COLUMNS = ("camera_serial", "camera_name", "started", "size", "duration_s", "prerecord_s",
             "camera_sha256", "plaintext_sha256", "stored_sha256", "stored_size", "store_path",
-            "status")
+            "status", "stored_on", "category", "legal_hold", "vault_key", "vault_version",
+            "vault_checksum", "vault_hold", "vault_lock_until", "local_deleted_at",
+            "vault_deleted_at")
 
 
 def test_every_fact_column_is_covered() -> None:
@@ -213,7 +225,7 @@ def test_a_row_edit_in_any_fact_column_fails_verify_and_export(world: World, tmp
 
     result = world.dockctl("verify", "--identity", str(world.key))
     assert result.exit_code == FAIL, result.output
-    assert f": {column}: the row says " in result.stderr
+    assert f": {column}: the row says " in result.output
     assert _findings(world.json("verify", "--identity", str(world.key))) == [
         (b_id, "row_differs")]
     assert b_id not in {e.recording_id for e in world.events("verified_later")}
@@ -221,8 +233,8 @@ def test_a_row_edit_in_any_fact_column_fails_verify_and_export(world: World, tmp
     out = tmp_path / "out"
     result = _export(world, out, b_id)
     _refused(result, out)
-    assert f"recording {b_id} (" in result.stderr
-    assert f": {column}: the row says " in result.stderr
+    assert f"recording {b_id} (" in result.output
+    assert f": {column}: the row says " in result.output
     assert world.events("exported") == []
 
 
@@ -243,7 +255,7 @@ def test_a_row_made_to_look_never_stored_is_refused_as_tampered(world: World,
     result = _export(world, out, b_id)
     _refused(result, out)
     assert f"recording {b_id} (NC-1/B_0002.MP4): store_path: the row says None, the chain " \
-           f"says {str(b_path)!r}" in result.stderr
+           f"says {str(b_path)!r}" in result.output
 
 
 def test_a_recording_whose_own_event_fails_its_hash_is_not_verified(world: World) -> None:
@@ -259,7 +271,7 @@ def test_a_recording_whose_own_event_fails_its_hash_is_not_verified(world: World
     result = world.dockctl("verify")
     assert result.exit_code == FAIL, result.output
     assert f"audit chain: event {last.seq} (deleted_from_camera) does not match its hash" \
-        in result.stderr
+        in result.output
     report = world.json("verify")
     assert b_id not in report["ok_recordings"]
     assert b_id not in {e.recording_id for e in world.events("verified_later")}
@@ -290,8 +302,8 @@ def test_another_recordings_file_and_hash_do_not_pass(world: World, tmp_path: Pa
     out = tmp_path / "out"
     result = _export(world, out, b_id)
     _refused(result, out)
-    assert f"recording {b_id} (NC-1/B_0002.MP4): stored_sha256: the row says" in result.stderr
-    assert f"recording {b_id} (NC-1/B_0002.MP4): stored_size: the row says" in result.stderr
+    assert f"recording {b_id} (NC-1/B_0002.MP4): stored_sha256: the row says" in result.output
+    assert f"recording {b_id} (NC-1/B_0002.MP4): stored_size: the row says" in result.output
 
 
 def _chain_hash(world: World, rec_id: int) -> str:
@@ -339,7 +351,7 @@ def test_tail_cut_is_caught_by_the_store_anchor_file(world: World, tmp_path: Pat
     out = tmp_path / "out"
     result = _export(world, out, c_id)
     _refused(result, out)
-    assert f"audit chain: anchored event {head_seq} is no longer in the chain" in result.stderr
+    assert f"audit chain: anchored event {head_seq} is no longer in the chain" in result.output
 
     report = world.json("verify")
     assert not report["ok"] and not report["chain_ok"]
@@ -349,7 +361,7 @@ def test_tail_cut_is_caught_by_the_store_anchor_file(world: World, tmp_path: Pat
 
     result = world.dockctl("verify")
     assert result.exit_code == FAIL, result.output
-    assert _names_anchor(result.stderr, head_seq), result.stderr
+    assert _names_anchor(result.output, head_seq), result.output
 
 
 @pytest.mark.parametrize("witness", ["deleted", "truncated"])
@@ -375,7 +387,7 @@ def test_tail_cut_with_the_anchor_file_gone_needs_a_written_down_head(world: Wor
     # the head a person wrote down (paper, the journal's dock_session line) still catches it
     result = world.dockctl("verify", "--anchor", f"{head_seq}:{head_hash}")
     assert result.exit_code == FAIL, result.output
-    assert _names_anchor(result.stderr, head_seq), result.stderr
+    assert _names_anchor(result.output, head_seq), result.output
     report = world.json("verify", "--anchor", f"{head_seq}:{head_hash}")
     assert [(p["seq"], p["problem"]) for p in report["chain_problems"]] == [(head_seq, "anchor")]
     assert report["anchors_checked"] == len(kept) + 1
@@ -385,8 +397,8 @@ def test_tail_cut_with_the_anchor_file_gone_needs_a_written_down_head(world: Wor
 def test_a_malformed_anchor_is_a_usage_error(world: World, value: str) -> None:
     result = world.dockctl("verify", "--anchor", value)
     assert result.exit_code == USAGE, result.output
-    assert "--anchor" in result.stderr
-    assert "an anchor is SEQ:HASH (a number, 64 hex digits)" in result.stderr
+    assert "--anchor" in result.output
+    assert "an anchor is SEQ:HASH (a number, 64 hex digits)" in result.output
     assert world.events("verified_later") == []  # refused before anything was checked
 
 
@@ -406,7 +418,7 @@ def test_a_resume_state_without_its_partial_is_key_material(world: World) -> Non
     result = world.dockctl("verify")
     assert result.exit_code == FAIL, result.output
     assert f"{resume}: resume state (it holds a file key) without its partial" \
-        in result.stderr
+        in result.output
     report = world.json("verify")
     assert [(f["problem"], f["path"]) for f in report["findings"]] == [
         ("key_material", str(resume))]

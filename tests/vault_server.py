@@ -25,9 +25,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -227,6 +229,112 @@ class WeedServer:
             "read_timeout_s": 10.0, "max_attempts": 2}
         values.update(overrides)
         return VaultSettings(**values)
+
+
+class Front:
+    """A gateway in front of the S3 endpoint (what a load balancer or reverse proxy is in a
+    real deployment), for 5xx faults: while healthy it passes bytes both ways unchanged;
+    after `fail(503)` it answers every request with that status and an S3 error body
+    (`SlowDown`, as AWS does under load), without touching the server behind it.
+
+    It takes effect at each connection's next request, also on a client's pooled
+    keep-alive connection: call it between requests (a request whose body is still on its
+    way when it is called would have its rest taken for a new request)."""
+
+    def __init__(self, backend_port: int) -> None:
+        self.backend = ("127.0.0.1", backend_port)
+        self.status: int | None = None
+        self.answered = 0
+        self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(64)
+        self.port = self._server.getsockname()[1]
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, name="s3-front", daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def fail(self, status: int = 503) -> None:
+        self.status = status
+
+    def heal(self) -> None:
+        self.status = None
+
+    def close(self) -> None:
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._server.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            if self.status is not None:
+                self._refuse(conn, self.status, b"")
+                return
+            try:
+                back = socket.create_connection(self.backend, timeout=30)
+            except OSError:
+                return
+            with back:
+                answers = threading.Thread(target=_pump, args=(back, conn), daemon=True)
+                answers.start()
+                with contextlib.suppress(OSError):
+                    while chunk := conn.recv(1 << 16):
+                        if self.status is not None:  # a new request: not for the server
+                            self._refuse(conn, self.status, chunk)
+                            break
+                        back.sendall(chunk)
+                with contextlib.suppress(OSError):
+                    back.shutdown(socket.SHUT_RDWR)
+                answers.join(30)
+
+    def _refuse(self, conn: socket.socket, status: int, data: bytes) -> None:
+        """Read one request's head (and its body, unless it waits for 100-continue), then
+        answer `status` and close."""
+        conn.settimeout(10)
+        with contextlib.suppress(OSError):
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            headers = {k.strip().lower(): v.strip() for k, _, v in
+                       (line.decode("latin-1").partition(":")
+                        for line in head.split(b"\r\n")[1:])}
+            if headers.get("expect", "").lower() != "100-continue":
+                left = int(headers.get("content-length", "0") or 0) - len(body)
+                while left > 0:
+                    chunk = conn.recv(min(left, 1 << 20))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+            text = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+                    b"<Message>Please reduce your request rate.</Message></Error>")
+            phrase = HTTPStatus(status).phrase.encode()
+            conn.sendall(b"HTTP/1.1 %d %s\r\nContent-Type: application/xml\r\n"
+                         b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                         % (status, phrase, len(text), text))
+            self.answered += 1
+            conn.shutdown(socket.SHUT_RDWR)
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while chunk := src.recv(1 << 16):
+            dst.sendall(chunk)
+    with contextlib.suppress(OSError):
+        dst.shutdown(socket.SHUT_WR)
 
 
 @contextlib.contextmanager

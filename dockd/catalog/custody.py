@@ -26,7 +26,12 @@ from dockd.catalog.rows import AuditRecord
 FACT_FIELDS = (
     "camera_serial", "camera_name", "started", "size", "duration_s", "prerecord_s",
     "camera_sha256", "plaintext_sha256", "stored_sha256", "stored_size", "store_path", "status",
+    # migration 0006: where the copies are, what keeps them
+    "stored_on", "category", "legal_hold", "vault_key", "vault_version", "vault_checksum",
+    "vault_hold", "vault_lock_until", "local_deleted_at", "vault_deleted_at",
 )
+#: what an event written before a fact existed asserts about it: its column's default
+FACT_DEFAULTS: dict[str, Any] = {"legal_hold": False, "vault_hold": False}
 FACTS_KEY = "recording"
 INTENT_KIND = "publish_intent"
 
@@ -46,8 +51,11 @@ def facts_of(rec: object) -> dict[str, Any]:
 
 def differences(row: Mapping[str, Any], chain: Mapping[str, Any]) -> list[str]:
     """Each fact on which a row (as `facts_of`) and the chain disagree, for a person."""
-    return [f"{name}: the row says {row.get(name)!r}, the chain says {chain.get(name)!r}"
-            for name in FACT_FIELDS if row.get(name) != chain.get(name)]
+    def said(name: str) -> Any:
+        return chain.get(name, FACT_DEFAULTS.get(name))
+
+    return [f"{name}: the row says {row.get(name)!r}, the chain says {said(name)!r}"
+            for name in FACT_FIELDS if row.get(name) != said(name)]
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,9 @@ class Custody:
     #: events of this recording that fail their own hash or their link in the chain (filled
     #: by `Catalog.custody`; `iter_custody` leaves that to the one walk of the whole chain)
     problems: list[str] = field(default_factory=list)
+    #: when the chain first named the recording (its dock): retention counts from here,
+    #: not from a row's created_at, which no event vouches for
+    first_at: datetime | None = None
 
     @property
     def events(self) -> int:
@@ -83,6 +94,8 @@ class Custody:
     def add(self, ev: AuditRecord) -> None:
         """Take the next event of this recording (in chain order)."""
         self.seqs.append(ev.seq)
+        if self.first_at is None:
+            self.first_at = ev.at
         try:
             details = ev.details_dict
         except (ValueError, AssertionError):

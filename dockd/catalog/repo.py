@@ -22,14 +22,22 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from dockd.catalog import audit, lease, migrate
@@ -61,14 +69,26 @@ from dockd.catalog.schema import (
     TransferAttempt,
 )
 from dockd.catalog.types import AttemptOutcome, EventKind, RecordingStatus
-from dockd.errors import CatalogError, DockdError, LeaseHeld, LeaseLost, RecordingStateError
+from dockd.errors import (
+    CatalogError,
+    CatalogUnavailable,
+    DockdError,
+    LeaseHeld,
+    LeaseLost,
+    RecordingStateError,
+)
 from dockd.model import CameraIdentity, RecordingInfo, RefusedRecording
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_Row = TypeVar("_Row")
 S = RecordingStatus
 #: statuses a transfer may (re)start from; stored/verified/deleted recordings are never re-pulled
 _CAN_TRANSFER = {S.PENDING, S.TRANSFERRING, S.FAILED}
 _CAN_FAIL = {S.PENDING, S.TRANSFERRING, S.STORED, S.FAILED}
+#: how long a transaction waits for a PostgreSQL catalog that cannot be reached (a restart,
+#: a failover) before it fails: well inside the watchdog's 30 s, so a waiting worker is not
+#: taken for a stuck one
+RECONNECT_S = 15.0
 
 
 def _utcnow() -> datetime:
@@ -157,26 +177,76 @@ class Catalog:
     # --- transactions ------------------------------------------------------------
 
     @contextmanager
-    def writing(self) -> Iterator[Session]:
+    def writing(self, *, reconnect: bool = True) -> Iterator[Session]:
         """One write transaction (BEGIN IMMEDIATE on SQLite): for the catalog's own modules
-        (health records, live status); a failure is a CatalogError."""
+        (health records, live status); a failure is a CatalogError. `reconnect=False`: fail
+        at once instead of waiting for a server catalog that does not answer (progress
+        figures, which must never hold up a transfer)."""
         try:
-            with self._write_sessions.begin() as session:
+            with self._transaction(self._write_sessions, reconnect=reconnect) as session:
                 yield session
         except SQLAlchemyError as exc:  # an IntegrityError stays visible as __cause__
-            raise CatalogError(f"catalog write failed: {_reason(exc)}") from exc
+            raise self._error("catalog write failed", exc) from exc
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """One read transaction, one snapshot (REPEATABLE READ on PostgreSQL)."""
+        # one snapshot for the whole read (verify_chain compares head and rows)
+        options = ({"isolation_level": "REPEATABLE READ"}
+                   if self._engine.dialect.name == "postgresql" else None)
         try:
-            with self._read_sessions.begin() as session:
-                if session.get_bind().dialect.name == "postgresql":
-                    # one snapshot for the whole read (verify_chain compares head and rows)
-                    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            with self._transaction(self._read_sessions, options) as session:
                 yield session
         except SQLAlchemyError as exc:
-            raise CatalogError(f"catalog read failed: {_reason(exc)}") from exc
+            raise self._error("catalog read failed", exc) from exc
+
+    def _error(self, what: str, exc: SQLAlchemyError) -> CatalogError:
+        """CatalogUnavailable when a server catalog's connection failed or the server asked
+        to try again (a restart, a cut connection, a deadlock or serialisation failure): the
+        caller's work may be retried once it answers. Anything else is a CatalogError."""
+        if (isinstance(exc, (OperationalError, InterfaceError))
+                and self._engine.dialect.name != "sqlite"):
+            return CatalogUnavailable(f"{what}: catalog unavailable: {_reason(exc)}")
+        return CatalogError(f"{what}: {_reason(exc)}")
+
+    @contextmanager
+    def _transaction(self, maker: sessionmaker[Session], options: dict[str, Any] | None = None,
+                     *, reconnect: bool = True) -> Iterator[Session]:
+        """A session whose transaction has begun on a live connection; committed when the
+        block ends, rolled back when it raises.
+
+        Connecting is retried for up to RECONNECT_S on a server catalog (PostgreSQL being
+        restarted answers "shutting down", "starting up", or not at all): nothing has been
+        sent yet, so a retry cannot do anything twice. A failure once the transaction has
+        begun is not retried here — a COMMIT cut off may or may not have happened — it is a
+        CatalogError for the caller, like a crash at that point (docs/catalog.md, "Several
+        hosts, one catalog")."""
+        session = self._connected(maker, options, RECONNECT_S if reconnect else 0.0)
+        with session:  # close() rolls back what was not committed
+            yield session
+            session.commit()
+
+    def _connected(self, maker: sessionmaker[Session], options: dict[str, Any] | None,
+                   wait_s: float) -> Session:
+        deadline: float | None = None
+        pause = 0.1
+        while True:
+            session = maker()
+            try:
+                # begins the transaction: BEGIN IMMEDIATE on SQLite (the "begin" hook), the
+                # pool's pre-ping and reconnect on PostgreSQL
+                session.connection(execution_options=options)
+                return session
+            except (OperationalError, InterfaceError):
+                session.close()
+                if self._engine.dialect.name == "sqlite":
+                    raise  # a file: busy_timeout has waited already, nothing to reconnect
+                now = time.monotonic()
+                deadline = deadline if deadline is not None else now + wait_s
+                if now >= deadline:
+                    raise
+                time.sleep(min(pause, max(0.0, deadline - now)))
+                pause = min(pause * 2, 2.0)
 
     def append_event(
         self,
@@ -213,19 +283,42 @@ class Catalog:
             return self._port_id(s, dock, slot)
 
     def _port_id(self, s: Session, dock: str, slot: int) -> int:
-        dock_row = s.execute(select(Dock).where(Dock.name == dock)).scalar_one_or_none()
-        if dock_row is None:
-            dock_row = Dock(name=dock, host=self._host)
-            s.add(dock_row)
-            s.flush()
-        port = s.execute(
-            select(Port).where(Port.dock_id == dock_row.id, Port.slot == slot)
-        ).scalar_one_or_none()
-        if port is None:
-            port = Port(dock_id=dock_row.id, slot=slot)
-            s.add(port)
-            s.flush()
+        dock_row = self._dock(s, dock)
+        port = self._get_or_insert(
+            s, select(Port).where(Port.dock_id == dock_row.id, Port.slot == slot),
+            lambda: Port(dock_id=dock_row.id, slot=slot))
         return port.id
+
+    def _dock(self, s: Session, name: str) -> Dock:
+        """This host's dock called `name`. A dock is attached to one host: another host's
+        dock of that name (two dock PCs with one hostname, or one simulated dock name) is
+        another dock, kept here as `<name>@<host>`, so one host's sessions are never taken
+        for the other's (`close_stale` at start closes only this host's)."""
+        for candidate in (name, f"{name[:199 - len(self._host)]}@{self._host}"):
+            row = self._get_or_insert(s, select(Dock).where(Dock.name == candidate),
+                                      partial(Dock, name=candidate, host=self._host))
+            if row.host == self._host:
+                return row
+        raise CatalogError(f"dock {name!r} and {name}@{self._host} belong to other hosts")
+
+    @staticmethod
+    def _get_or_insert(s: Session, query: Select[_Row], make: Callable[[], _Row]
+                       ) -> _Row:
+        """The row `query` finds, else a new one from `make()`. Two writers inserting the same
+        key at once (two hosts, or two threads, on PostgreSQL: SQLite's write lock already
+        serialises them) race on the unique key: the loser's savepoint rolls back and it
+        reads the winner's row, and its transaction goes on."""
+        row = s.execute(query).scalar_one_or_none()
+        if row is not None:
+            return row
+        try:
+            with s.begin_nested():
+                row = make()
+                s.add(row)
+                s.flush()
+            return row
+        except IntegrityError:
+            return s.execute(query).scalar_one()
 
     def upsert_camera(
         self, identity: CameraIdentity, *, clock_offset_s: float | None = None
@@ -235,10 +328,12 @@ class Catalog:
         if clock_offset_s is None:
             clock_offset_s = (identity.clock - now).total_seconds()
         with self.writing() as s:
-            cam = s.get(Camera, identity.serial)
-            if cam is None:
-                cam = Camera(serial=identity.serial, first_seen=now)
-                s.add(cam)
+            # one camera, one row, whichever host (or clone) docks it first
+            cam = self._get_or_insert(
+                s, select(Camera).where(Camera.serial == identity.serial),
+                lambda: Camera(serial=identity.serial, first_seen=now, last_seen=now,
+                               vendor=identity.vendor, model=identity.model,
+                               firmware=identity.firmware))
             cam.vendor = identity.vendor
             cam.model = identity.model
             cam.firmware = identity.firmware
@@ -510,6 +605,19 @@ class Catalog:
             self._require_lease(rec, owner)
             self._move(rec, _CAN_TRANSFER, S.TRANSFERRING)
             rec.attempts += 1
+            # the lease is ours, so an attempt of this recording still open is a dead
+            # writer's (a host that died, a session the catalog cut short): ended here, or
+            # `dockctl status` would show it in flight for good
+            for stale in s.execute(select(TransferAttempt).where(
+                    TransferAttempt.recording_id == recording_id,
+                    TransferAttempt.finished_at.is_(None))).scalars():
+                stale.finished_at, stale.outcome = self._clock(), AttemptOutcome.FAILED.value
+                stale.error_kind = "interrupted"
+                stale.error_message = "its writer is gone; a new attempt took over"
+                s.flush()
+                self.append_event(s, EventKind.TRANSFER_FAILED, rec=rec, details={
+                    "attempt": stale.id, "bytes": stale.bytes, "error_kind": "interrupted",
+                    "error": stale.error_message})
             att = TransferAttempt(
                 recording_id=recording_id,
                 session_id=session_id,
@@ -625,6 +733,8 @@ class Catalog:
                 rec.plaintext_sha256 = plaintext_sha256
                 rec.stored_sha256 = stored_sha256
                 rec.stored_size = stored_size
+                rec.stored_on = self._host
+                rec.local_deleted_at = None
                 rec.failure_reason = None
                 s.flush()
                 self.append_event(s, EventKind.ADOPTED if adopted else EventKind.STORED, rec=rec,
@@ -669,6 +779,7 @@ class Catalog:
             rec.failure_reason = reason
             rec.store_path = rec.stored_sha256 = rec.plaintext_sha256 = None
             rec.stored_size = None
+            rec.stored_on = None
             s.flush()
             self.append_event(s, EventKind.COPY_DAMAGED, rec=rec,
                         details={"reason": reason, "found": dict(found)})
@@ -689,6 +800,111 @@ class Catalog:
                                  **({"proof": dict(proof)} if proof is not None else {})})
             s.flush()
             return to_row(RecordingRow, rec)
+
+    # --- evidence leaves the dock: vault, legal hold, retention --------------------------
+
+    def set_hold(self, recording_id: int, on: bool, *, reason: str | None,
+                 actor: str) -> RecordingRow:
+        """Put a recording on legal hold (kept whatever its retention, mirrored onto its
+        vault object) or release it. Audited with the person who did it."""
+        with self.writing() as s:
+            rec = self._get_recording(s, recording_id, lock=True)
+            rec.legal_hold, rec.hold_reason = on, (reason if on else None)
+            rec.updated_at = self._clock()
+            s.flush()
+            self.append_event(s, EventKind.HOLD_SET if on else EventKind.HOLD_RELEASED,
+                              rec=rec, actor=actor, details={"reason": reason})
+            return to_row(RecordingRow, rec)
+
+    def set_category(self, recording_id: int, category: str | None, *,
+                     actor: str) -> RecordingRow:
+        """File a recording under a retention category (None: the default)."""
+        with self.writing() as s:
+            rec = self._get_recording(s, recording_id, lock=True)
+            rec.category = category
+            rec.updated_at = self._clock()
+            s.flush()
+            self.append_event(s, EventKind.CATEGORY_SET, rec=rec, actor=actor,
+                              details={"category": category})
+            return to_row(RecordingRow, rec)
+
+    def mark_vaulted(self, recording_id: int, *, key: str, version: str, checksum: str,
+                     lock_until: datetime, hold: bool, actor: str | None = None
+                     ) -> RecordingRow:
+        """The vault holds a verified copy: its object key, version, checksum, lock, hold."""
+        with self.writing() as s:
+            rec = self._get_recording(s, recording_id, lock=True)
+            rec.vault_key, rec.vault_version, rec.vault_checksum = key, version, checksum
+            rec.vault_lock_until, rec.vault_hold = lock_until, hold
+            rec.vault_deleted_at = None
+            rec.updated_at = self._clock()
+            s.flush()
+            self.append_event(s, EventKind.VAULTED, rec=rec, actor=actor)
+            return to_row(RecordingRow, rec)
+
+    def mark_vault_state(self, recording_id: int, *, hold: bool | None = None,
+                         lock_until: datetime | None = None, deleted_at: datetime | None = None,
+                         actor: str | None = None) -> RecordingRow:
+        """What changed on the vault object: its legal hold mirrored, its lock extended, or
+        the version deleted once its lock ended (a tombstone: the facts keep every hash)."""
+        with self.writing() as s:
+            rec = self._get_recording(s, recording_id, lock=True)
+            kind = EventKind.VAULT_HOLD
+            if hold is not None:
+                rec.vault_hold = hold
+            if lock_until is not None:
+                rec.vault_lock_until, kind = lock_until, EventKind.VAULT_LOCK
+            if deleted_at is not None:
+                rec.vault_deleted_at, kind = deleted_at, EventKind.VAULT_DELETED
+            rec.updated_at = self._clock()
+            s.flush()
+            self.append_event(s, kind, rec=rec, actor=actor)
+            return to_row(RecordingRow, rec)
+
+    def mark_local_deleted(self, recording_id: int, owner: LeaseOwner, *, reason: str,
+                           at: datetime, category: str | None) -> RecordingRow:
+        """Retention deletes the local copy: the tombstone, written (and committed) before
+        the file is unlinked (the facts keep path and hashes, so `dockctl verify` can say
+        what was deleted and when). Under the row's lock it re-checks what a person may
+        have changed while the sweep re-hashed the file: a legal hold placed, or the
+        category (and so the retention) changed, on any host, refuses the deletion."""
+        with self.writing() as s:
+            rec = self._get_recording(s, recording_id, lock=True)
+            self._require_lease(rec, owner)
+            if rec.legal_hold:
+                raise RecordingStateError(f"recording {recording_id}: placed on legal hold "
+                                          "during the sweep; kept")
+            if (rec.category or None) != (category or None):
+                raise RecordingStateError(f"recording {recording_id}: its category changed "
+                                          "during the sweep; kept")
+            rec.local_deleted_at = at
+            rec.updated_at = self._clock()
+            s.flush()
+            self.append_event(s, EventKind.DELETED_BY_RETENTION, rec=rec,
+                              details={"reason": reason})
+            return to_row(RecordingRow, rec)
+
+    def kept_recordings(self, *, host: str | None = None,
+                        page: int = 500) -> Iterator[RecordingRow]:
+        """Recordings with a copy somewhere (stored, and not yet deleted everywhere), in id
+        order, a page at a time: no transaction stays open while the caller uploads or
+        re-hashes (a long one would hold PostgreSQL's vacuum and SQLite's checkpoint back)."""
+        after = 0
+        while True:
+            with self.reading() as s:
+                q = (select(Recording)
+                     .where(Recording.id > after, Recording.stored_sha256.is_not(None),
+                            (Recording.local_deleted_at.is_(None))
+                            | (Recording.vault_version.is_not(None)
+                               & Recording.vault_deleted_at.is_(None)))
+                     .order_by(Recording.id).limit(page))
+                if host is not None:
+                    q = q.where((Recording.stored_on == host) | Recording.stored_on.is_(None))
+                rows = [to_row(RecordingRow, r) for r in s.execute(q).scalars()]
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1].id
 
     # --- what the chain says of a recording ---------------------------------------------
 
@@ -798,6 +1014,21 @@ class Catalog:
                 raise
             return self.setting(key) or value
 
+    def put_setting(self, key: str, value: str) -> None:
+        """Set `key` to `value`, whatever it was (state a service reports, not a fact)."""
+        for attempt in range(2):
+            try:
+                with self.writing() as s:
+                    row = s.get(Setting, key)
+                    if row is None:
+                        s.add(Setting(key=key, value=value))
+                    else:
+                        row.value = value
+                return
+            except CatalogError as exc:  # another process inserted it first (PostgreSQL)
+                if attempt or not isinstance(exc.__cause__, IntegrityError):
+                    raise
+
     def head(self) -> tuple[int, str]:
         """The audit head: (seq, hash) of the last event."""
         with self.reading() as s:
@@ -826,12 +1057,37 @@ class Catalog:
                 actor=actor,
             )
 
-    def events(self, *, since_seq: int = 0, limit: int | None = None) -> list[AuditRecord]:
+    def record_events(self, kind: EventKind | str,
+                      events: Iterable[tuple[str | None, int | None, Mapping[str, Any]]]
+                      ) -> int:
+        """Append many events of one kind, (camera_serial, recording_id, details) each, in
+        one transaction (a re-hash of a big store vouches for thousands of recordings: one
+        transaction each would cost more than the hashing). Returns how many."""
+        n = 0
+        with self.writing() as s:
+            for serial, rec_id, details in events:
+                self.append_event(s, str(kind), camera_serial=serial, recording_id=rec_id,
+                                  details=details)
+                n += 1
+        return n
+
+    def events(self, *, since_seq: int = 0, limit: int | None = None,
+               camera: str | None = None, recording: int | None = None) -> list[AuditRecord]:
+        """Events after `since_seq` in chain order, of one camera and/or recording if given
+        (from their indexes: a camera's trail never reads the rest of the chain)."""
         with self.reading() as s:
-            q = select(AuditEvent).where(AuditEvent.seq > since_seq).order_by(AuditEvent.seq)
+            q = audit.select_events(camera=camera, recording=recording, since_seq=since_seq)
             if limit is not None:
                 q = q.limit(limit)
-            return [to_row(AuditRecord, e) for e in s.execute(q).scalars()]
+            return [AuditRecord(**row._asdict()) for row in s.execute(q)]
+
+    def verify_events_of(self, *, camera: str | None = None, recording: int | None = None
+                         ) -> tuple[int, list[ChainProblem]]:
+        """(events checked, problems): one camera's and/or recording's events, each against
+        its hash and its link, and the head against the last event — without walking the
+        whole chain (`verify_chain` does; see `audit.verify_selected` for the difference)."""
+        with self.reading() as s:
+            return audit.verify_selected(s, camera=camera, recording=recording)
 
     def verify_chain(self, *, anchors: Iterable[tuple[int, str]] = ()) -> list[ChainProblem]:
         """Problems in the audit chain; [] when it verifies (see docs/catalog.md for limits).

@@ -69,6 +69,17 @@ class RecordingRow:
     stored_size: int | None = None
     lease_owner: str | None = None
     lease_until: datetime | None = None
+    stored_on: str | None = None
+    category: str | None = None
+    legal_hold: bool = False
+    hold_reason: str | None = None
+    vault_key: str | None = None
+    vault_version: str | None = None
+    vault_checksum: str | None = None
+    vault_hold: bool = False
+    vault_lock_until: datetime | None = None
+    local_deleted_at: datetime | None = None
+    vault_deleted_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +205,24 @@ class ShiftEventRow:
     camera_serial: str
     at: datetime  # host time
     kind: str
+
+
+@dataclass(frozen=True)
+class DockedChargeRow:
+    """A battery reading of a camera still on the dock (or, `docked` false, its leaving),
+    with the port of the dock session it arrived with."""
+
+    camera_serial: str
+    session_id: int | None
+    dock: str | None
+    slot: int | None
+    at: datetime  # host time
+    docked: bool
+    soc_percent: float | None
+    voltage_mv: int | None
+    current_ma: int | None
+    temperature_c: float | None
+    charging: str | None
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -135,6 +136,22 @@ class Recording(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(400))
     #: for an owner on another host: the lease ends here unless renewed
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # --- evidence leaves the dock (migration 0006; docs/vault.md, docs/retention.md) ---
+    #: the host whose store holds the local copy (None: catalogued before hosts had ids)
+    stored_on: Mapped[str | None] = mapped_column(String(255))
+    #: the retention category (None: the default)
+    category: Mapped[str | None] = mapped_column(String(64))
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    hold_reason: Mapped[str | None] = mapped_column(Text)
+    vault_key: Mapped[str | None] = mapped_column(Text)
+    vault_version: Mapped[str | None] = mapped_column(String(255))
+    vault_checksum: Mapped[str | None] = mapped_column(String(255))
+    #: the legal hold as set on the vault object (mirrors legal_hold once the vault caught up)
+    vault_hold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    vault_lock_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: tombstones: when retention deleted the local copy / the vault's version
+    local_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    vault_deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TransferAttempt(Base):
@@ -143,7 +160,8 @@ class TransferAttempt(Base):
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
     session_id: Mapped[int | None] = mapped_column(ForeignKey("dock_sessions.id"))
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: indexed: health reads the last days of attempts (migration 0007_scale)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     offset_from: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -156,14 +174,22 @@ class AuditEvent(Base):
     """One link of the hash chain. `seq` is assigned by the appender, 1, 2, 3... without gaps."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (
+        # one camera's / one recording's events in chain order, straight from the index
+        # (migration 0007_scale)
+        Index("ix_audit_events_camera_serial_seq", "camera_serial", "seq"),
+        Index("ix_audit_events_recording_id_seq", "recording_id", "seq"),
+    )
 
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    #: IdType: on SQLite the rowid itself (INTEGER PRIMARY KEY), so the chain is walked in
+    #: table order, not through a second index (migration 0007_scale)
+    seq: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     kind: Mapped[str] = mapped_column(String(64), index=True)
     actor: Mapped[str] = mapped_column(String(200))
     host: Mapped[str] = mapped_column(String(255))
-    camera_serial: Mapped[str | None] = mapped_column(String(128), index=True)
-    recording_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    camera_serial: Mapped[str | None] = mapped_column(String(128))
+    recording_id: Mapped[int | None] = mapped_column(BigInteger)
     #: canonical JSON text; hashed exactly as stored
     details: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(HASH_LEN))
@@ -196,9 +222,10 @@ class DockCapture(Base):
     """What a camera told at one dock, beyond its recordings: clock, battery, host storage."""
 
     __tablename__ = "dock_captures"
+    __table_args__ = (Index("ix_dock_captures_camera_serial_at", "camera_serial", "at"),)
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
-    camera_serial: Mapped[str] = mapped_column(ForeignKey("cameras.serial"), index=True)
+    camera_serial: Mapped[str] = mapped_column(ForeignKey("cameras.serial"))
     session_id: Mapped[int | None] = mapped_column(ForeignKey("dock_sessions.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     #: camera clock minus host clock, seconds, as measured at this dock (before any set)
@@ -222,10 +249,11 @@ class ShiftSampleRecord(Base):
     __tablename__ = "shift_samples"
     __table_args__ = (
         UniqueConstraint("camera_serial", "camera_at", name="uq_shift_samples_camera_at"),
+        Index("ix_shift_samples_camera_serial_at", "camera_serial", "at"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
-    camera_serial: Mapped[str] = mapped_column(ForeignKey("cameras.serial"), index=True)
+    camera_serial: Mapped[str] = mapped_column(ForeignKey("cameras.serial"))
     session_id: Mapped[int | None] = mapped_column(ForeignKey("dock_sessions.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     camera_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -241,14 +269,35 @@ class ShiftEventRecord(Base):
     __tablename__ = "shift_events"
     __table_args__ = (
         UniqueConstraint("camera_serial", "camera_at", "kind", name="uq_shift_events_camera_at"),
+        Index("ix_shift_events_camera_serial_at", "camera_serial", "at"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
-    camera_serial: Mapped[str] = mapped_column(ForeignKey("cameras.serial"), index=True)
+    camera_serial: Mapped[str] = mapped_column(ForeignKey("cameras.serial"))
     session_id: Mapped[int | None] = mapped_column(ForeignKey("dock_sessions.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     camera_at: Mapped[datetime] = mapped_column(UTCDateTime)
     kind: Mapped[str] = mapped_column(String(32))
+
+
+class DockedChargeReading(Base):
+    """The daemon's battery reading of a camera still on the dock after its ingest (migration
+    0008_docked_charge); `docked` false: the camera left at `at` (battery fields empty)."""
+
+    __tablename__ = "docked_charge_readings"
+    __table_args__ = (Index("ix_docked_charge_readings_camera_serial_at", "camera_serial", "at"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    camera_serial: Mapped[str] = mapped_column(ForeignKey("cameras.serial"))
+    #: the dock session the camera arrived with (its port)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("dock_sessions.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    docked: Mapped[bool] = mapped_column(Boolean)
+    soc_percent: Mapped[float | None] = mapped_column(Float)
+    voltage_mv: Mapped[int | None] = mapped_column(Integer)
+    current_ma: Mapped[int | None] = mapped_column(Integer)
+    temperature_c: Mapped[float | None] = mapped_column(Float)
+    charging: Mapped[str | None] = mapped_column(String(16))
 
 
 class HealthFinding(Base):

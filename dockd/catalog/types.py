@@ -69,6 +69,8 @@ class EventKind(enum.StrEnum):
     DELETED_FROM_CAMERA = "deleted_from_camera"
     EXPORTED = "exported"
     VERIFIED_LATER = "verified_later"
+    #: one `dockctl verify` run: what it read (all, a sample, those since a date), what it found
+    VERIFY_RUN = "verify_run"
     CLOCK_SET = "clock_set"
     CAMERA_SEEN = "camera_seen"
     #: a camera listed a recording the catalog did not know (its facts, as first seen)
@@ -91,6 +93,18 @@ class EventKind(enum.StrEnum):
     CUSTODY_BASELINE = "custody_baseline"
     #: the chain disagrees with an anchor kept outside the catalog
     WITNESS_DISAGREES = "witness_disagrees"
+    #: legal hold put on / released by a person; a retention category set
+    HOLD_SET = "legal_hold_set"
+    HOLD_RELEASED = "legal_hold_released"
+    CATEGORY_SET = "category_set"
+    #: the vault holds a verified copy; its hold mirrored, its lock extended, its version
+    #: deleted after its lock ended
+    VAULTED = "vaulted"
+    VAULT_HOLD = "vault_hold_mirrored"
+    VAULT_LOCK = "vault_lock_extended"
+    VAULT_DELETED = "vault_deleted"
+    #: retention deleted the local copy (a tombstone: the facts keep the hashes)
+    DELETED_BY_RETENTION = "deleted_by_retention"
 
 
 class AttemptOutcome(enum.StrEnum):

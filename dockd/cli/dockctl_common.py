@@ -40,4 +40,27 @@ def open_catalog(config: Config) -> Catalog:
         raise CatalogError(f"bad catalog URL in {config.source}: {exc}") from exc
     if path is not None and not path.is_file():
         raise CatalogError(f"no catalog at {path} (see [catalog] url in {config.source})")
-    return Catalog.open(config.catalog.url, create_dirs=False, actor=ACTOR)
+    return Catalog.open(config.catalog.url, create_dirs=False, actor=operator(),
+                        host=config.host_id)
+
+
+def vault_client(config: Config) -> Any:
+    """The vault named by `[vault]`, or None when there is none (boto3 loads only then)."""
+    if config.vault is None:
+        return None
+    from dockd.vault import VaultClient  # noqa: PLC0415 - boto3 costs ~0.3 s to import
+
+    return VaultClient(config.vault)
+
+
+def operator() -> str:
+    """Who runs dockctl, for the audit trail: `dockctl:<OS user>` (the user behind sudo
+    when there is one)."""
+    import getpass  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    try:
+        user = os.environ.get("SUDO_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    return f"{ACTOR}:{user}"

@@ -8,7 +8,7 @@ import click
 
 from dockd.anchors import read_anchors
 from dockd.cli.common import reports_errors
-from dockd.cli.dockctl_common import config_option, load, open_catalog
+from dockd.cli.dockctl_common import config_option, load, open_catalog, vault_client
 from dockd.crypto.keys import load_identities
 from dockd.errors import VerifyFailed
 from dockd.export import export_recordings
@@ -28,7 +28,8 @@ def export(config_path: Path, ids: tuple[int, ...], identity: Path, out_dir: Pat
     First checks the audit chain (against the store's anchor file), each row against its
     custody chain and each stored file against the chain's hashes: any disagreement exits 7
     and writes nothing. Never overwrites; on any failure removes what it wrote. Records an
-    `exported` event.
+    `exported` event. A recording whose local copy retention deleted, or that another dock
+    host stored, is read from the vault (`[vault]`) and checked against the chain there.
     """
     config = load(config_path)
     identities = load_identities(identity)
@@ -37,7 +38,8 @@ def export(config_path: Path, ids: tuple[int, ...], identity: Path, out_dir: Pat
         raise VerifyFailed("the store's anchor file cannot be read: " + "; ".join(unreadable))
     with open_catalog(config) as catalog:
         result = export_recordings(catalog, ids, identities, out_dir,
-                                   identity_source=str(identity), anchors=anchors)
+                                   identity_source=str(identity), anchors=anchors,
+                                   vault=vault_client(config))
     for f in result.files:
         click.echo(f"{f.path}  {f.size} bytes  sha256 {f.plaintext_sha256}")
     click.echo(f"{result.manifest}")

@@ -25,6 +25,9 @@ from dockd.store import remove_quietly, write_atomic
 
 FORMAT = 1
 _MODE = 0o600
+#: the vault service's resume_dir inside the evidence store (a dot-name: never evidence;
+#: `dockctl verify` does not count its states and locks as unknown files)
+RESUME_DIR_NAME = ".vault-uploads"
 
 
 @dataclass
