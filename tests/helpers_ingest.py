@@ -45,15 +45,23 @@ class Env:
     catalog_path: Path
     scenario: Path
     sim_state: Path
+    #: the catalog's URL when it is not the SQLite file (a PostgreSQL catalog hosts share)
+    url: str = ""
 
     def catalog(self) -> Catalog:
-        return Catalog.open(f"sqlite:///{self.catalog_path}")
+        return Catalog.open(self.url or f"sqlite:///{self.catalog_path}")
 
 
 def make_env(root: Path, *, store: Path | None = None, scenario_text: str = "",
-             ingest: Mapping[str, Any] | None = None, min_free_mib: int = 0) -> Env:
-    """Write a key, a JSON-logging config and (optionally) the scenario under `root`."""
-    secret, recipient = generate_identity()
+             ingest: Mapping[str, Any] | None = None, min_free_mib: int = 0,
+             catalog_url: str = "", host_id: str = "", identity: tuple[str, str] | None = None,
+             extra: str = "") -> Env:
+    """Write a key, a JSON-logging config and (optionally) the scenario under `root`.
+
+    Several dock hosts on one catalog: `catalog_url` (a PostgreSQL URL), `host_id` (the
+    `[host] id`), `identity` (secret, recipient: one evidence key for the fleet), `extra`
+    (more TOML, e.g. a `[vault]` section)."""
+    secret, recipient = identity or generate_identity()
     key_file = root / "key.txt"
     key_file.write_text(secret + "\n")
     key_file.chmod(0o600)
@@ -68,15 +76,16 @@ def make_env(root: Path, *, store: Path | None = None, scenario_text: str = "",
         f"path = {json.dumps(str(store))}\n"
         f"min_free_mib = {min_free_mib}\n"
         "[catalog]\n"
-        f"url = {json.dumps(f'sqlite:///{catalog_path}')}\n"
+        f"url = {json.dumps(catalog_url or f'sqlite:///{catalog_path}')}\n"
+        + (f"[host]\nid = {json.dumps(host_id)}\n" if host_id else "") +
         "[encryption]\n"
         f"recipients = [{json.dumps(recipient)}]\n"
         "[ingest]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in settings.items()) +
-        "[log]\nformat = \"json\"\nlevel = \"info\"\n"
+        "[log]\nformat = \"json\"\nlevel = \"info\"\n" + extra
     )
     env = Env(root=root, store=store, secret=secret, recipient=recipient, key_file=key_file,
               config=config, catalog_path=catalog_path, scenario=root / "scenario.toml",
-              sim_state=root / "sim-state")
+              sim_state=root / "sim-state", url=catalog_url)
     if scenario_text:
         env.scenario.write_text(scenario_text)
     return env
