@@ -34,6 +34,7 @@ from dockd.custody import Custodian, Hooks, Interrupted, Outcome, Proof
 from dockd.driver import CameraSession
 from dockd.errors import (
     CatalogError,
+    CatalogUnavailable,
     DeviceError,
     DeviceGone,
     DockdError,
@@ -67,7 +68,10 @@ __all__ = ["DockSessionRunner", "IngestContext", "Interrupted", "Progress", "Pro
 
 @dataclass
 class Progress:
-    """What the console and `dockctl status` show for a camera (mutable, one per session)."""
+    """What the console and `dockctl status` show for a camera (mutable, one per session).
+
+    `state` is what the session does now: identifying, listing, transferring, retrying,
+    a local step's name (proving, checking resume, …), then the session's outcome."""
 
     slot: int
     #: the worker's name (`DeviceRef.worker`): what the watchdog's liveness tracks
@@ -80,6 +84,15 @@ class Progress:
     rate_mb_s: float = 0.0
     battery_percent: float | None = None
     state: str = "identifying"
+    #: the recording's place in the camera's listing: file `file_index` of `file_count`
+    file_index: int = 0
+    file_count: int = 0
+    #: when bytes last arrived (time.monotonic): a transfer silent for a while is stalled
+    moved_at: float = field(default_factory=time.monotonic)
+    #: while retrying: when the next attempt starts (time.monotonic)
+    retry_at: float | None = None
+    #: why the last attempt failed (retrying), or what the session ended with
+    reason: str = ""
 
 
 @dataclass
@@ -141,7 +154,8 @@ class DockSessionRunner:
         self.log = log.bind(slot=ref.slot, port=ref.port_path, driver=driver_name)
         self.custodian = Custodian(
             ctx.config, ctx.catalog, ctx.recipients, session, self.owner, ctx.stop,
-            Hooks(started=self._attempt_started, on_bytes=self._on_bytes, beat=self._beat),
+            Hooks(started=self._attempt_started, on_bytes=self._on_bytes, beat=self._beat,
+                  retrying=self._retrying),
             self.log)
 
     @property
@@ -214,7 +228,9 @@ class DockSessionRunner:
             append_anchor(self.ctx.config.storage.path, seq, head)
         except DockdError as exc:
             fields["anchor_not_written"] = f"{type(exc).__name__}: {exc}"
-        self.progress.state = report.outcome
+        self.progress.state, self.progress.retry_at = report.outcome, None
+        self.progress.reason = report.refusal or "; ".join(
+            f"{name}: {why}" for name, why in report.failures.items())
         with contextlib.suppress(Exception):  # a broken console must not hide the line
             self._notify()
         self.log.info(
@@ -228,6 +244,8 @@ class DockSessionRunner:
     def _list(self, report: SessionReport) -> list[ListingEntry]:
         """The camera's listing; one it cannot give is the camera's refusal, with its reason
         in the catalog (the session, an audit event), not an empty success."""
+        self.progress.state = "listing"
+        self._notify()
         try:
             listing = self.session.recordings()
         except DeviceGone:
@@ -248,7 +266,9 @@ class DockSessionRunner:
     def _ingest_all(self, listing: list[ListingEntry], session_id: int,
                     report: SessionReport) -> None:
         waiting: list[RecordingInfo] = []
-        for entry in listing:
+        self.progress.file_count = len(listing)
+        for index, entry in enumerate(listing, 1):
+            self.progress.file_index = index
             if self.ctx.stop.is_set():
                 report.failures.setdefault(_name(entry), "not attempted: dockd was stopping")
                 continue
@@ -441,13 +461,21 @@ class DockSessionRunner:
         self._attempt = (attempt_id, offset)
         self.progress.recording, self.progress.total = name, size
         self.progress.done, self.progress.state = offset, "transferring"
-        self.progress.started = time.monotonic()
+        self.progress.started = self.progress.moved_at = time.monotonic()
+        self.progress.rate_mb_s, self.progress.retry_at, self.progress.reason = 0.0, None, ""
+        self._notify()
+
+    def _retrying(self, reason: str, delay_s: float) -> None:
+        self.progress.state, self.progress.reason = "retrying", reason
+        self.progress.retry_at = time.monotonic() + delay_s
         self.progress.rate_mb_s = 0.0
         self._notify()
 
     def _on_bytes(self, done: int, total: int) -> None:
-        self.progress.done, self.progress.total = done, total
         now = time.monotonic()
+        if done != self.progress.done:
+            self.progress.moved_at = now
+        self.progress.done, self.progress.total = done, total
         elapsed = now - self.progress.started
         attempt_id, offset = self._attempt
         if elapsed > 0:
@@ -455,7 +483,12 @@ class DockSessionRunner:
         if now - self._progress_saved >= PROGRESS_EVERY_S and attempt_id:
             # for `dockctl status` in another shell; progress is not custody, no audit event
             self._progress_saved = now
-            report_progress(self.ctx.catalog, attempt_id, done - offset)
+            try:
+                report_progress(self.ctx.catalog, attempt_id, done - offset)
+            except CatalogUnavailable as exc:
+                # a catalog server restarting must not cut a transfer for a progress figure;
+                # custody (intent, stored, verified) still needs it, and fails there
+                self.log.warning("progress_not_recorded", error=str(exc))
         self._notify()
 
     def _beat(self, what: str) -> None:

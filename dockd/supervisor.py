@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 import structlog
 
 from dockd.catalog.types import EventKind
+from dockd.charge_watch import WORKER as CHARGE_WORKER
+from dockd.charge_watch import ChargeWatch
 from dockd.devices import DeviceOpener
-from dockd.errors import DeviceError, DeviceGone, DockdError, NoDriver
+from dockd.errors import CatalogUnavailable, DeviceError, DeviceGone, DockdError, NoDriver
 from dockd.events import Action, AnyRef, DeviceEvent
 from dockd.flags import Flag
 from dockd.ingest import IngestContext, SessionReport, run_dock_session
@@ -30,6 +32,16 @@ SPACE_CHECK_S = 10.0
 SPACE_MARGIN = 64 << 20
 #: how often health findings are re-judged without a dock (overdue cameras, storage)
 HEALTH_EVERY_S = 3600.0
+#: the retention sweep's name among the workers the watchdog watches
+SWEEP_WORKER = "retention-sweep"
+#: a session the catalog cut short (PostgreSQL restarted or unreachable) starts again after
+#: this pause, doubled at each failure up to CATALOG_RETRY_MAX_S; --once gives up on a
+#: camera after CATALOG_RETRIES_ONCE tries (the camera keeps everything meanwhile)
+CATALOG_RETRY_S = 1.0
+CATALOG_RETRY_MAX_S = 60.0
+CATALOG_RETRIES_ONCE = 4
+#: the thread that re-judges health findings
+HEALTH_WORKER = "health"
 
 
 @dataclass
@@ -72,14 +84,27 @@ class Supervisor:
         self._docked: dict[str, AnyRef] = {}
         self._lock = threading.Lock()
         self._space_wait: dict[str, AnyRef] = {}
+        #: cameras whose session the catalog cut short: (ref, when to start again), and how
+        #: many times in a row that happened
+        self._catalog_wait: dict[str, tuple[AnyRef, float]] = {}
+        self._catalog_failures: dict[str, int] = {}
         #: docked devices that changed while their session ran: looked at again after it
         self._rescan: set[str] = set()
         #: re-evaluates health findings; None = no health checks (tests, probe)
         self.health: Callable[[], object] | None = None
+        #: battery readings of cameras that stay docked after their session
+        #: (dockd/charge_watch.py); None = not watched (never with --once)
+        self.charge_watch: ChargeWatch | None = None
+        #: the retention sweep (dockd/retention.py), every `sweep_every_s`; None = none
+        self.sweep: Callable[[], object] | None = None
+        self.sweep_every_s = 3600.0
+        self._swept: float | None = None
+        self._sweeper: threading.Thread | None = None
         #: set by a worker when its session ended; the main loop re-judges the fleet once
         #: for however many sessions ended meanwhile (a shift change docks many at once)
         self._health_due = threading.Event()
         self._health_checked = time.monotonic()
+        self._judge: threading.Thread | None = None
         self._space_checked = 0.0
 
     # called from watcher threads: only enqueue
@@ -101,9 +126,10 @@ class Supervisor:
                     self._dispatch(event)
                 self._reap()
                 self._retry_when_space()
-                if (self._health_due.is_set()
-                        or time.monotonic() - self._health_checked > HEALTH_EVERY_S):
-                    self.refresh_health()
+                self._retry_when_catalog()
+                self._watch_charging()
+                self._health_when_due()
+                self._sweep_when_due()
                 if self.reload_requested.is_set() and self.reload is not None:
                     self.reload_requested.clear()
                     self.reload(self)
@@ -114,7 +140,9 @@ class Supervisor:
         finally:
             self._await_workers()  # they see ctx.stop and checkpoint
             self._reap()
-            if self._health_due.is_set():
+            if self._judge is not None:
+                self._judge.join()
+            if self._health_due.is_set():  # no dock can wait for it any more
                 self.refresh_health()
         return self.state
 
@@ -138,9 +166,15 @@ class Supervisor:
                 break
             time.sleep(0.05)
         self._pool.shutdown(wait=True)
+        if self._sweeper is not None:  # it sees ctx.stop between files
+            self._sweeper.join()
 
     def _all_done(self) -> bool:
-        return (self.events.empty() and not self._active and not self.more_to_come())
+        # more_to_come first: the simulated dock queues a camera's ADD before it stops
+        # counting it as to come, so asked the other way round a camera docking at that
+        # moment was neither (and --once left without it)
+        return (not self.more_to_come() and self.events.empty() and not self._active
+                and not self._catalog_wait)
 
     def docked_count(self) -> int:
         return len(self._docked)
@@ -151,6 +185,8 @@ class Supervisor:
             self._rescan.discard(ref.key)
             if self._docked.pop(ref.key, None) is not None:
                 log.info("camera_undocked", slot=ref.slot, port=ref.port_path)
+                if self.charge_watch is not None and self.charge_watch.left(ref):
+                    self._health_due.set()  # its "not charging here" no longer holds
             return
         if event.action is Action.CHANGE:
             # something new on a docked device (a folder got files): look again, once its
@@ -172,10 +208,34 @@ class Supervisor:
     def _start(self, ref: AnyRef) -> None:
         self._active[ref.key] = self._pool.submit(self._work, ref)
 
+    def _health_when_due(self) -> None:
+        """Re-judge the fleet after sessions end, and every HEALTH_EVERY_S (so an overdue
+        camera is raised without a dock), in a thread of its own: on a year of a fleet's
+        catalog one judgement took 14-15 s, and on the main loop a camera docked meanwhile
+        waited that long to start (docs/performance.md). One judgement at a time; sessions
+        that end during one make the next one due, which starts when it is done."""
+        if self.health is None:
+            return
+        if not (self._health_due.is_set()
+                or time.monotonic() - self._health_checked > HEALTH_EVERY_S):
+            return
+        if self._judge is not None and self._judge.is_alive():
+            return
+        self._judge = threading.Thread(target=self._judge_once, name=HEALTH_WORKER,
+                                       daemon=True)
+        self._judge.start()
+
+    def _judge_once(self) -> None:
+        try:
+            self.refresh_health()
+        except Exception as exc:  # a bug in a judgement: logged in full, ingest carries on
+            log.exception("health_refresh_crashed", error=str(exc))
+
     def refresh_health(self) -> None:
-        """Re-judge the fleet (after sessions end, and every HEALTH_EVERY_S, so an overdue
-        camera is raised without a dock), on the main loop only. Health never stands in the
-        way of ingest."""
+        """Re-judge the fleet now, in the calling thread (the health thread; the main loop
+        only once the workers are done). Health never stands in the way of ingest. Not a
+        watched worker: a judgement has no progress to beat with, and a slow one must not
+        withhold the watchdog."""
         self._health_checked = time.monotonic()
         self._health_due.clear()
         if self.health is None:
@@ -184,6 +244,30 @@ class Supervisor:
             self.health()
         except DockdError as exc:
             log.error("health_refresh_failed", error=str(exc))
+
+    def _sweep_when_due(self) -> None:
+        """The retention sweep: at start, then every sweep_every_s, in a worker thread of
+        its own (it re-hashes each file before deleting it: minutes on a big store, which
+        must never hold up a dock). One sweep at a time; a failure is logged, never fatal."""
+        if self.sweep is None:
+            return
+        now = time.monotonic()
+        if self._swept is not None and now - self._swept < self.sweep_every_s:
+            return
+        if self._sweeper is not None and self._sweeper.is_alive():
+            return
+        self._swept = now
+        self._sweeper = threading.Thread(target=self._sweep_once, name=SWEEP_WORKER,
+                                         daemon=True)
+        self._sweeper.start()
+
+    def _sweep_once(self) -> None:
+        assert self.sweep is not None
+        with self.liveness.working(SWEEP_WORKER):
+            try:
+                self.sweep()
+            except DockdError as exc:
+                log.error("retention_sweep_failed", error=str(exc))
 
     def _retry_when_space(self) -> None:
         """Cameras still docked whose recordings waited for space get a new session once the
@@ -238,14 +322,75 @@ class Supervisor:
             return
         try:
             report = run_dock_session(self.ctx, ref, session, matched.driver.name)
+        except CatalogUnavailable as exc:
+            self._catalog_failed(ref, exc)
+            return
         except DockdError as exc:
             self._broken(ref, f"{type(exc).__name__}: {exc}")
             return
         with self._lock:
+            self._catalog_failures.pop(ref.key, None)
             self.state.reports.append(report)
             if report.waiting_for_space and not self.once:
                 self._space_wait[ref.key] = ref
+        if self.charge_watch is not None and not self.once:
+            self.charge_watch.after_session(ref, report)
         self._health_due.set()
+
+    def _watch_charging(self) -> None:
+        """Cameras that stay docked after their session get a battery reading when due, run
+        in the worker pool as the device's one job: never while a session runs or waits to
+        run (space, catalog), so a reading never holds a device a session wants."""
+        watch = self.charge_watch
+        if watch is None or self.once or self.ctx.stop.is_set():
+            return
+        with self._lock:
+            busy = set(self._active) | set(self._space_wait) | set(self._catalog_wait)
+        for ref in watch.due(self._docked, busy):
+            self._active[ref.key] = self._pool.submit(self._read_charge, ref)
+
+    def _read_charge(self, ref: AnyRef) -> None:
+        assert self.charge_watch is not None
+        with self.liveness.working(CHARGE_WORKER):
+            try:
+                if self.charge_watch.poll(ref):
+                    self._health_due.set()
+            except Exception as exc:  # a bug: logged in full, the dock carries on
+                log.exception("charge_reading_crashed", slot=ref.slot, port=ref.port_path,
+                              error=str(exc))
+
+    def _catalog_failed(self, ref: AnyRef, exc: CatalogUnavailable) -> None:
+        """The catalog dropped out under a session: what it did is in the catalog up to the
+        last commit (as after a crash), its partial is kept, nothing was deleted unproven.
+        The camera's session starts again by itself once the pause is over."""
+        with self._lock:
+            failures = self._catalog_failures.get(ref.key, 0) + 1
+            self._catalog_failures[ref.key] = failures
+        if self.once and failures > CATALOG_RETRIES_ONCE:
+            self._broken(ref, f"the catalog failed {failures} times: {exc}")
+            return
+        pause = min(CATALOG_RETRY_S * 2 ** (failures - 1), CATALOG_RETRY_MAX_S)
+        log.error("dock_session_failed", slot=ref.slot, port=ref.port_path, error=str(exc),
+                  error_kind="catalog_unavailable", retry_in_s=pause,
+                  advice="the camera keeps its recordings; its session starts again by itself")
+        with self._lock:
+            self._catalog_wait[ref.key] = (ref, time.monotonic() + pause)
+
+    def _retry_when_catalog(self) -> None:
+        """Start again the sessions the catalog cut short, once their pause is over (for a
+        camera still docked)."""
+        if not self._catalog_wait:
+            return
+        now = time.monotonic()
+        with self._lock:
+            due = {k: ref for k, (ref, at) in self._catalog_wait.items() if at <= now}
+            for key in due:
+                del self._catalog_wait[key]
+        for key, ref in due.items():
+            if key in self._docked and key not in self._active and not self.ctx.stop.is_set():
+                log.info("dock_session_retried", slot=ref.slot, port=ref.port_path,
+                         after="catalog_unavailable")
+                self._start(ref)
 
     def _broken(self, ref: AnyRef, reason: str) -> None:
         """A camera that could not even be identified or opened: said in the log and in the

@@ -128,7 +128,7 @@ def test_battery_findings_carry_their_evidence(trouble: Fleet) -> None:
     assert found["battery_cycles", "NC-203"]["evidence"]["cycle_count"] == 812
     assert found["battery_hot", "NC-206"]["evidence"]["temperature_c"] == 52
     rise = found["battery_temp_rise", "NC-207"]["evidence"]
-    assert rise["max_c"] - rise["min_c"] == pytest.approx(18, abs=0.5)
+    assert rise["max_c"] - rise["start_c"] == pytest.approx(18, abs=0.5)
     stall = found["charging_stalled", "NC-208"]["evidence"]
     assert (stall["soc_from"], stall["soc_to"]) == (40.0, pytest.approx(41, abs=0.5))
 

@@ -6,17 +6,19 @@ methods), kept apart so the custody code in `repo.py` stays about custody. docs/
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from dockd.catalog.repo import Catalog
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from dockd.catalog.rows import (
     CaptureRow,
+    DockedChargeRow,
     FindingDraft,
     FindingRecord,
     ShiftEventRow,
@@ -27,6 +29,7 @@ from dockd.catalog.rows import (
 from dockd.catalog.schema import (
     Dock,
     DockCapture,
+    DockedChargeReading,
     DockSession,
     HealthFinding,
     Port,
@@ -36,7 +39,24 @@ from dockd.catalog.schema import (
     TransferAttempt,
 )
 from dockd.catalog.types import AttemptOutcome, EventKind
+from dockd.errors import CatalogError
 from dockd.model import BatterySnapshot, ShiftEvent, ShiftSample
+
+_T = TypeVar("_T")
+
+
+def _once_more_on_conflict(write: Callable[[], _T]) -> _T:
+    """Run a write; once more when it lost a race on a unique key. On PostgreSQL two hosts
+    (clones of one serial docked at two hosts, both hosts refreshing the fleet's findings)
+    may insert the same shift-log entry or finding at once: the loser's transaction is rolled
+    back whole, and its second try sees the winner's rows and skips or updates them. (On
+    SQLite the write lock serialises writers, so the first try never loses.)"""
+    try:
+        return write()
+    except CatalogError as exc:
+        if not isinstance(exc.__cause__, IntegrityError):
+            raise
+    return write()
 
 
 class HealthRecords:
@@ -65,6 +85,17 @@ class HealthRecords:
         clock was set, is the `clock_set` audit event's details, appended in the same
         transaction. `storage` is (total, free) bytes of the host store.
         """
+        return _once_more_on_conflict(lambda: self._record_capture(
+            serial, session_id=session_id, at=at, clock_offset_s=clock_offset_s,
+            clock_set=clock_set, battery=battery, storage=storage, samples=samples,
+            events=events))
+
+    def _record_capture(
+        self, serial: str, *, session_id: int | None, at: datetime, clock_offset_s: float,
+        clock_set: Mapping[str, Any] | None, battery: BatterySnapshot | None,
+        storage: tuple[int, int] | None, samples: Sequence[tuple[datetime, ShiftSample]],
+        events: Sequence[tuple[datetime, ShiftEvent]],
+    ) -> tuple[CaptureRow, int, int]:
         with self._catalog.writing() as s:
             cap = DockCapture(
                 camera_serial=serial, session_id=session_id, at=at,
@@ -173,6 +204,63 @@ class HealthRecords:
                     ok=att.outcome == AttemptOutcome.OK.value, error_kind=att.error_kind))
             return out
 
+    # --- charging watched while docked (migration 0008_docked_charge) ------------------
+
+    def record_docked_charge(self, serial: str, *, session_id: int | None, at: datetime,
+                             battery: BatterySnapshot | None, docked: bool = True) -> None:
+        """One battery reading of a camera still on the dock; `docked=False` (no battery):
+        it left the dock at `at`."""
+        with self._catalog.writing() as s:
+            row = DockedChargeReading(camera_serial=serial, session_id=session_id, at=at,
+                                      docked=docked)
+            if battery is not None:
+                row.soc_percent, row.voltage_mv = battery.soc_percent, battery.voltage_mv
+                row.current_ma, row.temperature_c = battery.current_ma, battery.temperature_c
+                row.charging = battery.charging.value
+            s.add(row)
+
+    def docked_charge(self, camera: str | None = None, *, since: datetime | None = None,
+                      until: datetime | None = None) -> list[DockedChargeRow]:
+        """Readings while docked (and leavings), oldest first, with the session's port."""
+        with self._catalog.reading() as s:
+            q = (select(DockedChargeReading, Dock.name, Port.slot)
+                 .outerjoin(DockSession, DockSession.id == DockedChargeReading.session_id)
+                 .outerjoin(Port, Port.id == DockSession.port_id)
+                 .outerjoin(Dock, Dock.id == Port.dock_id)
+                 .order_by(DockedChargeReading.at, DockedChargeReading.id))
+            if camera is not None:
+                q = q.where(DockedChargeReading.camera_serial == camera)
+            if since is not None:
+                q = q.where(DockedChargeReading.at >= since)
+            if until is not None:
+                q = q.where(DockedChargeReading.at <= until)
+            return [DockedChargeRow(
+                camera_serial=r.camera_serial, session_id=r.session_id, dock=dock, slot=slot,
+                at=r.at.astimezone(UTC), docked=r.docked, soc_percent=r.soc_percent,
+                voltage_mv=r.voltage_mv, current_ma=r.current_ma,
+                temperature_c=r.temperature_c, charging=r.charging)
+                for r, dock, slot in s.execute(q).all()]
+
+    def prune_docked_charge(self, serial: str, *, before: datetime) -> int:
+        """Forget a camera's readings on the dock older than `before` (they are read for the
+        current stay only; a camera docked every night would pile up a row a minute)."""
+        with self._catalog.writing() as s:
+            gone = s.execute(delete(DockedChargeReading).where(
+                DockedChargeReading.camera_serial == serial,
+                DockedChargeReading.at < before))
+            return int(getattr(gone, "rowcount", 0) or 0)
+
+    def latest_at(self) -> datetime | None:
+        """The newest time the catalog recorded a dock, a capture or a reading: "now" for
+        a catalog a simulation filled on a calendar ahead of the wall clock."""
+        with self._catalog.reading() as s:
+            times = [s.execute(select(func.max(col))).scalar() for col in (
+                DockSession.docked_at, DockSession.undocked_at, DockCapture.at,
+                DockedChargeReading.at)]
+        found = [t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
+                 for t in times if t is not None]
+        return max(found) if found else None
+
     # --- findings -----------------------------------------------------------------------
 
     def findings(self, *, active_only: bool = True) -> list[FindingRecord]:
@@ -189,6 +277,10 @@ class HealthRecords:
         Raised: new, back after being cleared, or changed severity. Cleared: stored as active
         but no longer in `current`. Evidence of a still-active finding is refreshed silently.
         """
+        return _once_more_on_conflict(lambda: self._sync_findings(current))
+
+    def _sync_findings(self, current: Sequence[FindingDraft]
+                       ) -> tuple[list[FindingRecord], list[FindingRecord]]:
         now = self._catalog.now()
         raised: list[FindingRecord] = []
         cleared: list[FindingRecord] = []

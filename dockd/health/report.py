@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from html import escape
+from typing import Any
 
+from dockd.health.docked import DockStay
 from dockd.health.findings import Finding
-from dockd.health.overview import CameraSummary, FleetView, ago
+from dockd.health.overview import CameraSummary, FleetView, ago, days_left_text
 from dockd.health.shifts import Shift
-from dockd.health.svg import STATE_COLOURS, port_bars, shift_chart, trend_chart
+from dockd.health.svg import STATE_COLOURS, charge_chart, port_bars, shift_chart, trend_chart
 
 #: shifts drawn per camera
 RECENT_SHIFTS = 3
@@ -61,8 +63,8 @@ def render_report(view: FleetView, *, shift_hours: float = 10.0,
              "<meta name='viewport' content='width=device-width,initial-scale=1'>",
              "<title>dockd fleet health</title><style>", _CSS, "</style></head><body>",
              "<h1>dockd fleet health</h1>",
-             f"<div class='sub'>As of {view.now:%Y-%m-%d %H:%M} UTC · {len(view.cameras)} "
-             f"cameras · {len(view.ports)} dock ports with transfers</div>"]
+             f"<div class='sub'>As of {view.now:%Y-%m-%d %H:%M} UTC{_clock(view)} · "
+             f"{len(view.cameras)} cameras · {len(view.ports)} dock ports with transfers</div>"]
     parts += _overview(view)
     parts.append("<h2>Cameras</h2>")
     parts.append(_legend())
@@ -72,16 +74,35 @@ def render_report(view: FleetView, *, shift_hours: float = 10.0,
     return "".join(parts)
 
 
+def _clock(view: FleetView) -> str:
+    if view.clock != "catalog":
+        return ""
+    return (" (the catalog's latest dock, later than the clock of the host that wrote this "
+            "report: a simulated fleet)")
+
+
+def _fill_tile(st: dict[str, Any] | None) -> tuple[str, str]:
+    """The "until store full" tile; with retention counted it says so (or why the store
+    does not fill: what it holds steady with the default retention)."""
+    days_left = st.get("days_left") if st else None
+    counted = st is not None and "retention_days" in st
+    if counted and days_left is None and st is not None and st.get("steady_bytes"):
+        return "not filling", str(st["forecast"]).removesuffix(": not filling")
+    text = days_left_text(days_left)
+    if text == "not filling":
+        return text, "store: over a year at this rate"
+    return text, "until store full" + (", counting retention" if counted else "")
+
+
 def _overview(view: FleetView) -> list[str]:
     counts = Counter(f.severity.label for f in view.findings)
     st = view.storage
-    days_left = st.get("days_left") if st else None
     tiles = [(str(len(view.cameras)), "cameras"),
              (str(counts.get("critical", 0)), "critical findings"),
              (str(counts.get("warning", 0)), "warnings"),
              (str(counts.get("notice", 0)), "notices"),
              (f"{st['free_share']:.0%}" if st else "-", "store free"),
-             (f"{days_left:.0f} d" if days_left is not None else "-", "until store full")]
+             _fill_tile(st)]
     out = ["<h2>Fleet overview</h2><div class='tiles'>"]
     out += [f"<div class='tile'><b>{escape(v)}</b><span>{escape(k)}</span></div>"
             for v, k in tiles]
@@ -149,8 +170,27 @@ def _camera(view: FleetView, cam: CameraSummary, shift_hours: float, soh_warn: f
     cells = view.camera_ports.get(cam.serial, {})
     out.append(port_bars([(p, c.attempts, c.failed) for p, c in sorted(cells.items())],
                          title="transfer attempts failed by port"))
+    stay = view.dock_stays.get(cam.serial)
+    if stay is not None:
+        out.append(_dock_charge_svg(view, stay, mine))
     out.append("</div></div>")
     return "".join(out)
+
+
+def _dock_charge_svg(view: FleetView, stay: DockStay, mine: list[Finding]) -> str:
+    """The dock charge curve of the camera's latest stay on a dock, as the daemon read it."""
+    def hrs(t: datetime) -> float:
+        return (t - stay.since).total_seconds() / 3600
+
+    points = [(hrs(r.at), r.soc_percent) for r in stay.readings
+              if r.soc_percent is not None and r.at <= view.now]
+    stalled = next((f for f in mine if f.code == "dock_not_charging"), None)
+    since = stalled.evidence.get("from_at") if stalled is not None else None
+    end = stay.left_at if stay.left_at is not None and stay.left_at <= view.now else None
+    where = f"left {end:%H:%M}" if end is not None else "still docked"
+    return charge_chart(points, hours=max([t for t, _ in points] + [0.0]),
+                        title=f"on dock {stay.port} from {stay.since:%m-%d %H:%M} · {where}",
+                        stalled_from=hrs(datetime.fromisoformat(since)) if since else None)
 
 
 def _shift_svg(shift: Shift, shift_hours: float) -> str:

@@ -24,7 +24,8 @@ log = structlog.get_logger(__name__)
 def refresh_findings(catalog: Catalog, config: Config, *, now: datetime
                      ) -> tuple[list[Finding], list[FindingRecord], list[FindingRecord]]:
     """(all findings now, the ones raised, the ones cleared)."""
-    findings = evaluate(catalog, config.health, now=now, store=str(config.storage.path))
+    findings = evaluate(catalog, config.health, now=now, store=str(config.storage.path),
+                        retention=config.retention)
     raised, cleared = catalog.health.sync_findings([f.draft() for f in findings])
     for r in raised:
         _emit("health_finding_raised", r)

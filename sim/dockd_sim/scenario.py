@@ -295,7 +295,19 @@ def _battery(t: _Table) -> BatterySpec:
                                                 d.full_charge_capacity_mah, low=0,
                                                 what=nonneg)),
         charging=_choice(t, "charging", d.charging, (c.value for c in ChargingState)),
+        # up to 100 000 %/h: a test's dock may charge a camera in seconds
+        charge_percent_per_h=_req(t.number("charge_percent_per_h", 0.0, low=0, high=100_000,
+                                           what="a number from 0 to 100000")),
+        stops_charging_after_s=t.number("stops_charging_after_s", None, low=0,
+                                        what="a number >= 0"),
+        resumes_charging_after_s=t.number("resumes_charging_after_s", None, low=0,
+                                          what="a number >= 0"),
     )
+    if spec.resumes_charging_after_s is not None and (
+            spec.stops_charging_after_s is None
+            or spec.resumes_charging_after_s < spec.stops_charging_after_s):
+        raise t.error("resumes_charging_after_s", "needs stops_charging_after_s, and must "
+                                                  "not be before it")
     t.finish()
     return spec
 

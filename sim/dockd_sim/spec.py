@@ -55,6 +55,14 @@ class BatterySpec:
     design_capacity_mah: int = 3000
     full_charge_capacity_mah: int = 2850
     charging: str = "charging"
+    #: while docked the dock charges it this fast, % per hour (dockd_sim.charging); 0 = it
+    #: reads as given above, however long it stays
+    charge_percent_per_h: float = 0.0
+    #: fault: the dock stops charging it this many seconds after it was docked (a dead
+    #: charging contact) ...
+    stops_charging_after_s: float | None = None
+    #: ... and charges it again from this many seconds after docking (None: never)
+    resumes_charging_after_s: float | None = None
 
 
 @dataclass(frozen=True)

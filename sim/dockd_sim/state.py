@@ -14,6 +14,8 @@ import hashlib
 import json
 import re
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -118,6 +120,9 @@ class CameraState:
                  clock_offset_s: float, faults_left: list[int | None]) -> None:
         self.spec = spec
         self.battery: BatterySpec = spec.battery
+        #: the camera's sense of elapsed time (its battery charging on the dock); a fleet
+        #: played over simulated days runs it on the simulated calendar
+        self.monotonic: Callable[[], float] = time.monotonic
         self.state_dir = state_dir
         self.path = state_dir / state_file_name(spec)
         self._lock = threading.RLock()

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from dockd_netco import protocol as p
+from dockd_sim.charging import docked_battery
 from dockd_sim.device import (
     SimGone,
     SimNoAnswer,
@@ -101,6 +102,7 @@ class NetcoCamera:
         self.list_page_size = list_page_size
         self.shift_page_size = shift_page_size
         self._docked_at = state.clock()  # shift log times are relative to docking
+        self._plugged = state.monotonic()  # the battery charges from here (dockd_sim.charging)
         self._buf = memoryview(bytearray(block_size))  # one reused flash read buffer
         self._out: Iterator[_Transfer] | None = None
         self._held: _Transfer | None = None
@@ -343,9 +345,10 @@ class NetcoCamera:
 
     def _battery(self) -> BatterySnapshot:
         b = self.state.battery
-        return BatterySnapshot(b.soc_percent, b.voltage_mv, b.current_ma, b.temperature_c,
-                               b.cycle_count, b.design_capacity_mah,
-                               b.full_charge_capacity_mah, ChargingState(b.charging))
+        now = docked_battery(b, self.state.monotonic() - self._plugged)
+        return BatterySnapshot(now.soc_percent, now.voltage_mv, now.current_ma,
+                               now.temperature_c, b.cycle_count, b.design_capacity_mah,
+                               b.full_charge_capacity_mah, ChargingState(now.charging))
 
     def _battery_payload(self) -> bytes:
         """GET_BATTERY's answer; hostile telemetry is packed as raw wire integers (wrapped to
