@@ -22,3 +22,15 @@ def open_simulation(scenario: Path, on_event: Callable[..., None], **kwargs: Any
         raise ConfigError(scenario, None, "--simulate needs the simulator (the dockd-sim "
                           "package, installed for the demo and tests, never on a dock PC)")
     return found[0].load()(scenario, on_event, **kwargs)
+
+
+def play_fleet(scenario: Path, config_path: Path | None, *, state_dir: Path | None = None
+               ) -> Any:
+    """A multi-day fleet scenario played on a simulated calendar ending today (the
+    simulator's `play_file`: a `FleetPlay` with `days`, `first`, `last`), or None when the
+    scenario is a single day, which the daemon itself plays."""
+    found = list(entry_points(group=GROUP, name="fleet"))
+    if not found:
+        raise ConfigError(scenario, None, "--simulate needs the simulator (the dockd-sim "
+                          "package, installed for the demo and tests, never on a dock PC)")
+    return found[0].load()(scenario, config_path, state_dir=state_dir)

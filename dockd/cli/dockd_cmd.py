@@ -10,10 +10,18 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from dockd.cli.common import print_json, reports_errors
+from dockd.cli.common import (
+    KEY,
+    SHORT,
+    WRAP,
+    Column,
+    plain_output,
+    print_json,
+    print_records,
+    reports_errors,
+)
 from dockd.config import load_config
 from dockd.devices import DeviceOpener
 from dockd.events import Action, DeviceEvent
@@ -97,15 +105,20 @@ def probe(config_path: Path | None, scenario: Path | None, sim_state: Path | Non
     _print_probe(results)
 
 
+#: the serial and the status are never cut; at a narrow terminal firmware, driver, model and
+#: battery go, in that order (`--json` has them all)
+PROBE_COLUMNS = (Column("slot", SHORT), Column("serial", KEY), Column("driver", SHORT, drop=3),
+                 Column("model", SHORT, drop=2), Column("firmware", SHORT, drop=4),
+                 Column("battery", SHORT, drop=1), Column("recordings", SHORT),
+                 Column("status", WRAP, min_wrap=16))
+
+
 def _print_probe(results: list[dict[str, Any]]) -> None:
     # names, serials, models and errors come from devices: always Text, never markup
-    console = Console()
     if not results:
-        console.print("No cameras docked.")
+        click.echo("No cameras docked.")
         return
-    table = Table(title="Docked cameras")
-    for col in ("slot", "serial", "driver", "model", "firmware", "battery", "recordings", "status"):
-        table.add_column(col)
+    rows: list[list[str | Text]] = []
     for r in results:
         ident = r.get("identity") or {}
         batt = r.get("battery") or {}
@@ -122,19 +135,21 @@ def _print_probe(results: list[dict[str, Any]]) -> None:
             status = Text(f"ok, {len(refused)} refused", style="yellow")
         else:
             status = Text("ok")
-        table.add_row(str(r["slot"]), Text(ident.get("serial", "?")),
-                      Text(r.get("driver") or "-"), Text(ident.get("model", "-")),
-                      Text(ident.get("firmware", "-")), battery, listed, status)
-    console.print(table)
+        rows.append([str(r["slot"]), Text(ident.get("serial", "?")),
+                     Text(r.get("driver") or "-"), Text(ident.get("model", "-")),
+                     Text(ident.get("firmware", "-")), battery, listed, status])
+    console = Console(highlight=False)
+    print_records(PROBE_COLUMNS, rows, title="Docked cameras", out=console)
     for r in results:
         for rec in r.get("recordings") or []:
             console.print(Text(f"  slot {r['slot']}  {rec['name']}  {rec['size']} B  "
-                               f"started {rec['started']}  sha256 {rec['sha256'][:16]}…"))
+                               f"started {rec['started']}  sha256 {rec['sha256'][:16]}…"),
+                          soft_wrap=plain_output())
         for rec in r.get("refused") or []:
             console.print(Text.assemble(
                 f"  slot {r['slot']}  {rec['label']}  {rec['size']} B  "
                 f"started {rec['started']}  sha256 {rec['sha256'][:16]}…  ",
-                (f"refused: {rec['reason']}", "yellow")))
+                (f"refused: {rec['reason']}", "yellow")), soft_wrap=plain_output())
 
 
 def _mib(recs: list[dict[str, Any]]) -> float:
@@ -150,11 +165,65 @@ def _mib(recs: list[dict[str, Any]]) -> float:
 @reports_errors
 def run(config_path: Path | None, scenario: Path | None, sim_state: Path | None,
         sim_reset: bool, once: bool) -> None:
-    """Ingest every docked camera: verify, encrypt, store, catalog, then delete on the camera."""
+    """Ingest every docked camera: verify, encrypt, store, catalog, then delete on the camera.
+
+    A fleet scenario (cameras on several `day`s, e.g. scenarios/fleet-trouble.toml) is played
+    day by day on a simulated calendar ending today, then health is judged (docs/simulator.md).
+    """
     from dockd.flags import SignalFlags  # noqa: PLC0415 - keeps `--help` fast
 
+    if scenario is not None and _play_fleet(config_path, scenario, sim_state):
+        return  # (no signal flags: Ctrl-C simply ends a fleet play)
     signals = SignalFlags().install()  # before the daemon's imports: a stop is never lost
     from dockd.daemon import run_daemon  # noqa: PLC0415
 
     run_daemon(config_path, scenario=scenario, sim_state=sim_state, sim_reset=sim_reset,
                once=once, signals=signals)
+
+
+def _play_fleet(config_path: Path | None, scenario: Path, sim_state: Path | None) -> bool:
+    """Play a multi-day fleet scenario and say what each day did; False for a one-day one."""
+    from datetime import timedelta  # noqa: PLC0415
+
+    from dockd.errors import IncompleteIngest  # noqa: PLC0415
+    from dockd.simulation import play_fleet  # noqa: PLC0415
+
+    config = load_config(config_path)
+    configure_logging(config.log.format, config.log.level)
+    played = play_fleet(scenario, config_path, state_dir=sim_state)
+    if played is None:
+        return False
+    click.echo(f"fleet {scenario}: {len(played.days)} simulated days, "
+               f"{played.first:%Y-%m-%d} to {played.last:%Y-%m-%d} (today)")
+    not_stored = []
+    for day in played.days:
+        outcomes: dict[str, int] = {}
+        for s in day.sessions:
+            outcomes[s.outcome] = outcomes.get(s.outcome, 0) + 1
+            if not s.complete:
+                not_stored.append(f"day {day.day} {s.serial} slot {s.slot}: {s.summary()}")
+        not_stored += [f"day {day.day} {e}" for e in day.errors]
+        when = played.first + timedelta(days=day.day)
+        click.echo(f"  day {day.day}  {when:%Y-%m-%d}  {len(day.sessions)} docks: "
+                   + (", ".join(f"{n} {k}" for k, n in sorted(outcomes.items())) or "none")
+                   + (f"; {len(day.errors)} not opened" if day.errors else ""))
+    findings = played.days[-1].findings if played.days else []
+    by_severity: dict[str, int] = {}
+    for f in findings:
+        by_severity[f.severity.label] = by_severity.get(f.severity.label, 0) + 1
+    click.echo(f"health: {len(findings)} findings"
+               + (" (" + ", ".join(f"{n} {k}" for k, n in sorted(by_severity.items())) + ")"
+                  if findings else "") + ": dockctl health, dockctl report --out FILE.html")
+    if not_stored:
+        raise IncompleteIngest("not every recording is stored and verified: "
+                               + "; ".join(not_stored))
+    return True
+
+
+def _register() -> None:
+    from dockd.cli.vault_cmd import vault  # noqa: PLC0415 - one module per command group
+
+    main.add_command(vault)
+
+
+_register()

@@ -13,10 +13,9 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from dockd.cli.common import print_json, reports_errors
+from dockd.cli.common import KEY, SHORT, WRAP, Column, print_json, print_records, reports_errors
 from dockd.cli.dockctl_common import config_option, load, open_catalog
 from dockd.config import Config
 from dockd.health.overview import FleetView, ago, camera_json, fleet_view, port_json
@@ -25,17 +24,42 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _STYLE = {"critical": "bold red", "warning": "yellow", "notice": "cyan", "ok": "green"}
 
+#: the camera and its status are never cut; at a narrow terminal the lesser figures go first
+CAMERA_COLUMNS = (
+    Column("camera", KEY), Column("last docked", SHORT), Column("charge", SHORT, drop=3),
+    Column("health", SHORT, drop=1), Column("cycles", SHORT, drop=7),
+    Column("temp", SHORT, drop=4), Column("full charge lasts", SHORT, drop=5),
+    Column("clock", SHORT, drop=6), Column("transfers", SHORT, drop=2), Column("status", KEY))
+PORT_COLUMNS = (
+    Column("port", KEY), Column("attempts", SHORT, drop=3, justify="right"),
+    Column("failed", SHORT, justify="right"),
+    Column("fail rate", SHORT, drop=2, justify="right"),
+    Column("retries", SHORT, drop=4, justify="right"),
+    Column("MB/s", SHORT, drop=1, justify="right"), Column("cameras", WRAP),
+    Column("status", KEY), Column("note", WRAP))
+
 
 def _at_option(func: F) -> F:
     return click.option(
         "--at", "at", type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"]),
-        default=None, help="Judge the fleet as of this UTC time (default: now).")(func)
+        default=None, help="Judge the fleet as of this UTC time (default: now, or the "
+                           "catalog's latest dock when that is later, as in a simulated "
+                           "fleet).")(func)
 
 
 def _view(config: Config, at: datetime | None) -> FleetView:
-    now = at.replace(tzinfo=UTC) if at is not None else datetime.now(UTC)
+    """As of --at, else now — or the catalog's latest dock when that is later than this
+    host's clock (a simulated fleet: `fleet_clock`), so relative times follow that clock."""
     with open_catalog(config) as catalog:
-        return fleet_view(catalog, config, now=now)
+        return fleet_view(catalog, config,
+                          now=at.replace(tzinfo=UTC) if at is not None else None)
+
+
+def _clock_note(view: FleetView) -> str | None:
+    if view.clock != "catalog":
+        return None
+    return (f"as of {view.now:%Y-%m-%d %H:%M} UTC, the catalog's latest dock: later than "
+            "this host's clock (a simulated fleet?); --at sets another time")
 
 
 def _fmt(value: float | None, unit: str = "", nd: int = 1) -> str:
@@ -53,9 +77,19 @@ def health(config_path: Path, camera: str | None, as_json: bool, at: datetime | 
     view = _view(load(config_path), at)
     findings = [f for f in view.findings if camera is None or f.camera == camera]
     if as_json:
-        print_json({"at": view.now.isoformat(), "findings": [f.as_json() for f in findings]})
+        print_json({"at": view.now.isoformat(), "clock": view.clock,
+                    "findings": [f.as_json() for f in findings],
+                    # the store's forecast (with retention: what it counted, or why not filling)
+                    "storage": view.storage})
         return
     console = Console(soft_wrap=True, highlight=False)
+    note = _clock_note(view)
+    if note:
+        console.print(Text(note, style="dim"))
+    if (camera is None and view.storage and "forecast" in view.storage
+            and not any(f.code == "storage_low" for f in findings)):
+        # retention counted and the store is fine: say why, so "healthy" is not a surprise
+        console.print(Text(f"store: {view.storage['forecast']}", style="dim"))
     if not findings:
         console.print(Text("no findings: " + ("camera " + camera if camera else "the fleet")
                            + " is healthy", style="green"))
@@ -80,16 +114,12 @@ def cameras(config_path: Path, as_json: bool, at: datetime | None) -> None:
     if as_json:
         print_json([camera_json(c) for c in view.cameras])
         return
-    table = Table("camera", "last docked", "charge", "health", "cycles", "temp",
-                  "full charge lasts", "clock", "transfers", "status")
-    for c in view.cameras:
-        table.add_row(
-            Text(c.serial), ago(c.days_since_docked),
-            _fmt(c.soc_percent, "%", 0), _fmt(c.soh_percent, "%", 0), _fmt(c.cycle_count, "", 0),
-            _fmt(c.temperature_c, " °C", 0), _fmt(c.predicted_runtime_h, " h"),
-            _fmt(c.clock_offset_s, " s", 0), f"{c.failed}/{c.attempts} failed",
-            Text(c.worst, style=_STYLE[c.worst]))
-    Console(highlight=False).print(table)
+    print_records(CAMERA_COLUMNS, [[
+        Text(c.serial), ago(c.days_since_docked),
+        _fmt(c.soc_percent, "%", 0), _fmt(c.soh_percent, "%", 0), _fmt(c.cycle_count, "", 0),
+        _fmt(c.temperature_c, " °C", 0), _fmt(c.predicted_runtime_h, " h"),
+        _fmt(c.clock_offset_s, " s", 0), f"{c.failed}/{c.attempts} failed",
+        Text(c.worst, style=_STYLE[c.worst])] for c in view.cameras])
 
 
 @click.command()
@@ -103,15 +133,14 @@ def ports(config_path: Path, as_json: bool, at: datetime | None) -> None:
     if as_json:
         print_json([port_json(p) for p in view.ports])
         return
-    table = Table("port", "attempts", "failed", "fail rate", "retries", "MB/s", "cameras",
-                  "status")
+    rows: list[list[str | Text]] = []
     for p in view.ports:
-        status = Text(p.worst, style=_STYLE[p.worst])
-        if p.failures_follow:
-            status.append(" (failures follow " + ", ".join(p.failures_follow) + ")")
-        table.add_row(Text(p.port), str(p.attempts), str(p.failed), f"{p.fail_rate:.0%}",
-                      str(p.retries), _fmt(p.mb_s), Text(", ".join(p.cameras)), status)
-    Console(highlight=False).print(table)
+        note = ("failures follow " + ", ".join(p.failures_follow) + ", not this port"
+                if p.failures_follow else "")
+        rows.append([Text(p.port), str(p.attempts), str(p.failed), f"{p.fail_rate:.0%}",
+                     str(p.retries), _fmt(p.mb_s), Text(", ".join(p.cameras)),
+                     Text(p.worst, style=_STYLE[p.worst]), Text(note)])
+    print_records(PORT_COLUMNS, rows)
 
 
 @click.command()

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
-from dockd.cli.common import print_json, reports_errors
+from dockd.cli.common import KEY, SHORT, WRAP, Column, print_json, print_records, reports_errors
 from dockd.cli.dockctl_common import config_option, load, open_catalog
 from dockd.export import recording_json
+
+#: what identifies a recording (id, camera, name, status) is never cut; at a narrow terminal
+#: the store path goes first, then the start time, then the size
+COLUMNS = (Column("id", SHORT, justify="right"), Column("camera", KEY),
+           Column("name", KEY), Column("size", SHORT, drop=1, justify="right"),
+           Column("started", SHORT, drop=2), Column("status", KEY),
+           Column("failure", WRAP, min_wrap=16), Column("store path", WRAP, drop=3, min_wrap=40))
 
 
 @click.command()
@@ -37,18 +41,13 @@ def recordings(config_path: Path, camera: str | None, as_json: bool) -> None:
         for serial, why in sorted(unlisted.items()):  # beside the list, for a person
             click.echo(f"{serial}: nothing listed: {why}", err=True)
         return
-    table = Table("id", "camera", "name", "size", "started", "status", "failure", "store path")
-    for r in rows:
-        # Text(): names come from devices, never let them be read as rich markup
-        table.add_row(*(Text(v) for v in (
-            str(r.id), r.camera_serial, r.camera_name, f"{r.size:,}",
-            r.started.strftime("%Y-%m-%d %H:%M:%SZ"), str(r.status), r.failure_reason or "",
-            r.store_path or "")))
-    # a pipe or file gets whole values, not a table squeezed into 80 columns
-    console = Console(width=None if sys.stdout.isatty() else 400)
+    cells = [[Text(v) for v in (  # Text(): names come from devices, never read as markup
+        str(r.id), r.camera_serial, r.camera_name, f"{r.size:,}",
+        r.started.strftime("%Y-%m-%d %H:%M:%SZ"), str(r.status), r.failure_reason or "",
+        r.store_path or "")] for r in rows]
     if rows:
-        console.print(table)
+        print_records(COLUMNS, cells)
     for serial, why in sorted(unlisted.items()):
-        console.print(Text(f"{serial}: nothing listed: {why}"), soft_wrap=True)
+        click.echo(f"{serial}: nothing listed: {why}")
     if not rows and not unlisted:
         click.echo("no recordings" + (f" for camera {camera}" if camera else ""), err=True)

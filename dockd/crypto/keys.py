@@ -142,29 +142,37 @@ def parse_identity(text: str) -> X25519Identity:
 
 
 def parse_identities(text: str, source: str = "<identities>") -> list[X25519Identity]:
-    """Parse an identity file as age-keygen writes it: '#' comments, blank lines, keys."""
+    """Parse an identity file as age-keygen writes it: '#' comments, blank lines, keys.
+
+    A file with no line that even looks like a key (a recipient file, a clip, a config) is
+    "not an age identity file: PATH"; a key line that is damaged names its line."""
+    lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1)
+             if line.strip() and not line.strip().startswith("#")]
+    if not any(line.upper().startswith(IDENTITY_HRP.upper() + "1") for _, line in lines):
+        hint = ""
+        if any(line.startswith(RECIPIENT_HRP + "1") for _, line in lines):
+            hint = " (it holds a recipient, age1…: the public half; decrypting needs the " \
+                   "AGE-SECRET-KEY-1… file made with it)"
+        raise KeyFormatError(f"not an age identity file: {source}{hint}")
     found: list[X25519Identity] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
+    for number, stripped in lines:
         try:
             found.append(X25519Identity.parse(stripped))
         except KeyFormatError as exc:
             raise KeyFormatError(f"{source}, line {number}: {exc}") from exc
-    if not found:
-        raise KeyFormatError(f"{source}: no identities found")
     return found
 
 
 def load_identities(path: Path) -> list[X25519Identity]:
     try:
         size = path.stat().st_size
-        if size > 1 << 20:
-            raise KeyFormatError(f"{path}: identity file is implausibly large ({size} bytes)")
+        if size > 1 << 20:  # a clip or an archive, say
+            raise KeyFormatError(f"not an age identity file: {path}")
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CryptoError(f"{path}: cannot read identity file: {exc}") from exc
+    except UnicodeDecodeError as exc:  # binary: no key file
+        raise KeyFormatError(f"not an age identity file: {path}") from exc
+    except OSError as exc:
+        raise CryptoError(f"{path}: cannot read identity file: {exc.strerror or exc}") from exc
     return parse_identities(text, str(path))
 
 
