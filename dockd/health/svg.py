@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from html import escape
 
@@ -36,25 +36,38 @@ def _anchored(x: float, text: str, font_size: float, width: float) -> tuple[floa
     return x, "middle"
 
 
+#: a percent-over-hours chart's margins (left: the % labels, bottom: the hour labels)
+_LEFT, _RIGHT, _TOP, _BOTTOM = 34, 8, 20, 24
+
+
+def _percent_frame(width: int, height: int, span: float, title: str
+                   ) -> tuple[float, float, Callable[[float], float],
+                              Callable[[float], float], list[str]]:
+    """The plot's size, its hour → x and percent → y maps, and the SVG opened with its
+    title, shared by the shift and the dock charge charts."""
+    w, h = width - _LEFT - _RIGHT, height - _TOP - _BOTTOM
+
+    def x(t: float) -> float:
+        return _LEFT + w * t / span
+
+    def y(v: float) -> float:
+        return _TOP + h * (1 - v / 100)
+
+    parts = [f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} '
+             f'{height}" xmlns="http://www.w3.org/2000/svg" role="img">',
+             f'<title>{escape(title)}</title>',
+             f'<text x="{_LEFT}" y="13" font-size="11" fill="{INK}">{escape(title)}</text>']
+    return w, h, x, y, parts
+
+
 def shift_chart(samples: Sequence[tuple[float, float]], bands: Sequence[tuple[float, float, str]],
                 *, hours: float, shift_hours: float, title: str, width: int = 380,
                 height: int = 190) -> str:
     """Charge (%) over hours since the shift began, with the camera's state as bands and a
     dashed line at the configured shift length."""
-    left, right, top, bottom = 34, 8, 20, 24
-    w, h = width - left - right, height - top - bottom
+    left, top = _LEFT, _TOP
     span = max(hours, shift_hours, 0.1)
-
-    def x(t: float) -> float:
-        return left + w * t / span
-
-    def y(v: float) -> float:
-        return top + h * (1 - v / 100)
-
-    parts = [f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} '
-             f'{height}" xmlns="http://www.w3.org/2000/svg" role="img">',
-             f'<title>{escape(title)}</title>',
-             f'<text x="{left}" y="13" font-size="11" fill="{INK}">{escape(title)}</text>']
+    w, h, x, y, parts = _percent_frame(width, height, span, title)
     for a, b, state in bands:
         parts.append(f'<rect x="{_num(x(a))}" y="{top}" width="{_num(max(0.5, x(b) - x(a)))}" '
                      f'height="{h}" fill="{STATE_COLOURS.get(state, "#ccc")}" '
@@ -163,20 +176,9 @@ def charge_chart(points: Sequence[tuple[float, float]], *, hours: float, title: 
                  stalled_from: float | None = None, width: int = 300, height: int = 190) -> str:
     """The dock charge curve: charge (%) over hours since the camera was docked, read by the
     daemon while it stays there; a shaded band where it did not charge."""
-    left, right, top, bottom = 34, 8, 20, 24
-    w, h = width - left - right, height - top - bottom
+    left, top = _LEFT, _TOP
     span = max(hours, 0.5)
-
-    def x(t: float) -> float:
-        return left + w * t / span
-
-    def y(v: float) -> float:
-        return top + h * (1 - v / 100)
-
-    parts = [f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} '
-             f'{height}" xmlns="http://www.w3.org/2000/svg" role="img">',
-             f'<title>{escape(title)}</title>',
-             f'<text x="{left}" y="13" font-size="11" fill="{INK}">{escape(title)}</text>']
+    w, h, x, y, parts = _percent_frame(width, height, span, title)
     if stalled_from is not None:
         parts.append(f'<rect x="{_num(x(stalled_from))}" y="{top}" '
                      f'width="{_num(max(0.5, x(span) - x(stalled_from)))}" height="{h}" '
