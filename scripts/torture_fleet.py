@@ -51,7 +51,7 @@ from torture_lib import (
     make_scenario,
     orphan_keys,
     render_scenario,
-    run_seed,
+    run_campaign,
     scenario_faults,
     slot_sources,
     unexplained_leftovers,
@@ -908,37 +908,12 @@ def _servers(opts: FleetOptions, workdir: Path) -> Iterator[Servers]:
 def campaign_fleet(seed: int, runs: int | None, minutes: float | None, workdir: Path,
                    opts: FleetOptions, say: Say = print) -> FleetCampaign:
     """Like torture_lib.campaign, with the fleet's servers started once for all runs."""
-    total = FleetCampaign()
-    deadline = time.monotonic() + minutes * 60 if minutes else None
     with _servers(opts, workdir) as servers:
         say(f"mode: {' '.join(opts.mode_args())}; servers: "
             + ", ".join(s for s, on in (("PostgreSQL", servers.pg), ("SeaweedFS", servers.weed))
                         if on is not None))
-        index = 0
-        while (runs is None or index < runs) and (deadline is None
-                                                  or time.monotonic() < deadline):
-            run = run_seed(seed, index)
-            index += 1
-            t0 = time.monotonic()
-            result = run_fleet(run, workdir, servers, opts, say)
-            total.runs += 1
-            total.lives += result.lives
-            total.faults += result.faults
-            total.notes += result.notes
-            total.violations += len(result.violations)
-            say(f"run {index} seed={run}: {result.recordings} recordings, {result.lives} "
-                f"lives, {sum(result.faults.values())} faults ({_counts(result.faults)}), "
-                f"{result.left_on_camera} left on camera, {len(result.violations)} "
-                f"violations, {time.monotonic() - t0:.1f} s")
-            if result.violations:
-                total.failing.append(run)
-                for v in result.violations:
-                    say(f"  VIOLATION seed={run}: {v}")
-                say(f"  replay: {opts.replay(run)}")
-    say(f"faults by kind: {_counts(total.faults)}; lives: {total.lives}; "
-        f"notes: {_counts(total.notes) or 'none'}")
-    if total.failing:
-        say("failing seeds: " + " ".join(map(str, total.failing)))
-    return total
+        return run_campaign(FleetCampaign(), seed, runs, minutes,
+                            lambda run: run_fleet(run, workdir, servers, opts, say),
+                            opts.replay, say)
 
 

@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dockd_sim.scenario import load_scenario
 from dockd_sim.state import SimRecording
@@ -1105,6 +1105,9 @@ class Campaign:
                 f"kills={self.faults['sigkill']} violations={self.violations}")
 
 
+CampaignT = TypeVar("CampaignT", bound=Campaign)
+
+
 def run_seed(base: int, index: int) -> int:
     """Run `index` of a campaign started with `base`: a seed of its own, so one run replays
     alone (`--seed` that seed, `--runs 1`)."""
@@ -1114,14 +1117,22 @@ def run_seed(base: int, index: int) -> int:
 def campaign(seed: int, runs: int | None, minutes: float | None, workdir: Path,
              opts: Options, say: Say = print) -> Campaign:
     """Runs until `runs` are done or `minutes` have passed (whichever is given first)."""
-    total = Campaign()
+    return run_campaign(Campaign(), seed, runs, minutes,
+                        lambda run: run_one(run, workdir, opts, say), opts.replay, say)
+
+
+def run_campaign(total: CampaignT, seed: int, runs: int | None, minutes: float | None,
+                 one: Callable[[int], RunResult], replay: Callable[[int], str],
+                 say: Say) -> CampaignT:
+    """The campaign loop every torture mode shares: run seeds until `runs` or `minutes`,
+    one line per run, each violation with its replay command, totals at the end."""
     deadline = time.monotonic() + minutes * 60 if minutes else None
     index = 0
     while (runs is None or index < runs) and (deadline is None or time.monotonic() < deadline):
         run = run_seed(seed, index)
         index += 1
         t0 = time.monotonic()
-        result = run_one(run, workdir, opts, say)
+        result = one(run)
         total.runs += 1
         total.lives += result.lives
         total.faults += result.faults
@@ -1135,7 +1146,7 @@ def campaign(seed: int, runs: int | None, minutes: float | None, workdir: Path,
             total.failing.append(run)
             for v in result.violations:
                 say(f"  VIOLATION seed={run}: {v}")
-            say(f"  replay: {opts.replay(run)}")
+            say(f"  replay: {replay(run)}")
     say(f"faults by kind: {_faults(total.faults)}; daemon lives: {total.lives}; "
         f"notes: {_faults(total.notes) or 'none'}")
     if total.failing:
