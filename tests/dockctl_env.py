@@ -33,12 +33,15 @@ RECORDINGS = [
 ]
 
 
-def _scenario() -> str:
-    lines = ["[dock]", 'name = "dock-t"', "slots = 2", 'driver = "netco"', ""]
-    for slot, serial in enumerate(("NC-1", "NC-2"), 1):
+def netco_scenario(recordings: list[tuple[str, str, int, int]], *, dock: str = "dock-t",
+                   serials: tuple[str, ...] = ("NC-1", "NC-2")) -> str:
+    """A one-dock NetCo scenario: each serial in its slot, docked at 0 s, holding its
+    (serial, name, size, seed) recordings, started an hour apart on 2026-11-25."""
+    lines = ["[dock]", f'name = "{dock}"', f"slots = {len(serials)}", 'driver = "netco"', ""]
+    for slot, serial in enumerate(serials, 1):
         lines += ["[[camera]]", f'serial = "{serial}"', f"slot = {slot}", 'firmware = "3.2.1"',
                   "dock_at_s = 0.0", ""]
-        for n, (cam, name, size, seed) in enumerate(RECORDINGS):
+        for n, (cam, name, size, seed) in enumerate(recordings):
             if cam == serial:
                 lines += ["[[camera.recording]]", f'name = "{name}"', f"size = {size}",
                           f"seed = {seed}", f'started = "2026-11-25T1{n}:02:11Z"',
@@ -82,9 +85,10 @@ class World:
             db.execute(statement, params)
 
 
-def source_bytes(name: str) -> bytes:
+def source_bytes(name: str, recordings: list[tuple[str, str, int, int]] | None = None
+                 ) -> bytes:
     """What the simulated camera held for `name` (small test sizes: fine to hold in memory)."""
-    size, seed = next((s, seed) for _c, n, s, seed in RECORDINGS if n == name)
+    size, seed = next((s, seed) for _c, n, s, seed in (recordings or RECORDINGS) if n == name)
     buf = bytearray(size)
     assert GeneratedContent(size, seed).read_into(0, memoryview(buf)) == size
     return bytes(buf)
@@ -103,7 +107,7 @@ def ingest(root: Path) -> World:
         f"[encryption]\nrecipients = [{json.dumps(recipient)}]\n"
         '[log]\nformat = "json"\n')
     scenario = root / "scenario.toml"
-    scenario.write_text(_scenario())
+    scenario.write_text(netco_scenario(RECORDINGS))
     proc = subprocess.run(
         [str(DOCKD), "run", "--config", str(config), "--simulate", str(scenario),
          "--sim-state", str(root / "sim-state"), "--once"],

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from dockd_sim.content import GeneratedContent
+from dockctl_env import netco_scenario, source_bytes
 from vault_server import WeedServer, weed_fixture
 
 from dockd.catalog import Catalog, EventKind, RecordingRow
@@ -50,16 +50,7 @@ weed = weed_fixture("module")
 
 
 def _scenario() -> str:
-    lines = ["[dock]", 'name = "dock-e2e"', "slots = 3", 'driver = "netco"', ""]
-    for slot, serial in enumerate(("NC-1", "NC-2", "NC-3"), 1):
-        lines += ["[[camera]]", f'serial = "{serial}"', f"slot = {slot}", 'firmware = "3.2.1"',
-                  "dock_at_s = 0.0", ""]
-        for n, (cam, name, size, seed) in enumerate(FLEET):
-            if cam == serial:
-                lines += ["[[camera.recording]]", f'name = "{name}"', f"size = {size}",
-                          f"seed = {seed}", f'started = "2026-11-25T1{n}:02:11Z"',
-                          "duration_s = 10", ""]
-    return "\n".join(lines)
+    return netco_scenario(FLEET, dock="dock-e2e", serials=("NC-1", "NC-2", "NC-3"))
 
 
 class Fleet:
@@ -112,10 +103,7 @@ class Fleet:
 
 
 def _source(name: str) -> bytes:
-    size, seed = next((s, seed) for _c, n, s, seed in FLEET if n == name)
-    buf = bytearray(size)
-    assert GeneratedContent(size, seed).read_into(0, memoryview(buf)) == size
-    return bytes(buf)
+    return source_bytes(name, FLEET)
 
 
 def _stamp(when: datetime) -> str:

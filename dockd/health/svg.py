@@ -60,6 +60,14 @@ def _percent_frame(width: int, height: int, span: float, title: str
     return w, h, x, y, parts
 
 
+def _percent_grid(w: float, y: Callable[[float], float]) -> list[str]:
+    """The 0-100 % grid lines with their labels (drawn over bands, under the curve)."""
+    return [f'<line x1="{_LEFT}" x2="{_LEFT + w}" y1="{_num(y(v))}" y2="{_num(y(v))}" '
+            f'stroke="{GRID}" stroke-width="1"/>'
+            f'<text x="{_LEFT - 4}" y="{_num(y(v) + 4)}" font-size="10" '
+            f'text-anchor="end" fill="{INK}">{v}</text>' for v in (0, 25, 50, 75, 100)]
+
+
 def shift_chart(samples: Sequence[tuple[float, float]], bands: Sequence[tuple[float, float, str]],
                 *, hours: float, shift_hours: float, title: str, width: int = 380,
                 height: int = 190) -> str:
@@ -72,11 +80,7 @@ def shift_chart(samples: Sequence[tuple[float, float]], bands: Sequence[tuple[fl
         parts.append(f'<rect x="{_num(x(a))}" y="{top}" width="{_num(max(0.5, x(b) - x(a)))}" '
                      f'height="{h}" fill="{STATE_COLOURS.get(state, "#ccc")}" '
                      f'fill-opacity="0.35"/>')
-    for v in (0, 25, 50, 75, 100):
-        parts.append(f'<line x1="{left}" x2="{left + w}" y1="{_num(y(v))}" y2="{_num(y(v))}" '
-                     f'stroke="{GRID}" stroke-width="1"/>'
-                     f'<text x="{left - 4}" y="{_num(y(v) + 4)}" font-size="10" '
-                     f'text-anchor="end" fill="{INK}">{v}</text>')
+    parts += _percent_grid(w, y)
     step = 2 if span <= 14 else 4
     t = 0
     while t <= span + 1e-9:
@@ -183,11 +187,7 @@ def charge_chart(points: Sequence[tuple[float, float]], *, hours: float, title: 
         parts.append(f'<rect x="{_num(x(stalled_from))}" y="{top}" '
                      f'width="{_num(max(0.5, x(span) - x(stalled_from)))}" height="{h}" '
                      'fill="#e4572e" fill-opacity="0.15"/>')
-    for v in (0, 25, 50, 75, 100):
-        parts.append(f'<line x1="{left}" x2="{left + w}" y1="{_num(y(v))}" y2="{_num(y(v))}" '
-                     f'stroke="{GRID}" stroke-width="1"/>'
-                     f'<text x="{left - 4}" y="{_num(y(v) + 4)}" font-size="10" '
-                     f'text-anchor="end" fill="{INK}">{v}</text>')
+    parts += _percent_grid(w, y)
     for t in (0.0, span / 2, span):
         label = f"{t * 60:.0f}m" if span < 2 else f"{t:.1f}h"
         tx, anchor = _anchored(x(t), label, 10, width)
