@@ -52,6 +52,7 @@ from dockd.errors import (
     CatalogUnavailable,
     DeviceError,
     DeviceGone,
+    DockdError,
     LeaseLost,
     StorageError,
     StoreExists,
@@ -383,11 +384,17 @@ class Custodian:
                     self.store_full = True
                     break
                 continue
-            self.catalog.finish_attempt(att.id, bytes_transferred=written.bytes - offset)
             plain, stored = written.plaintext_sha256.hex(), written.stored_sha256.hex()
-            rec = self.catalog.mark_stored(rec.id, self.owner, store_path=str(final),
-                                           plaintext_sha256=plain, stored_sha256=stored,
-                                           stored_size=written.stored_bytes)
+            moved = written.bytes - offset
+            try:  # the attempt's end and `stored`, one transaction
+                rec = self.catalog.mark_stored(rec.id, self.owner, store_path=str(final),
+                                               plaintext_sha256=plain, stored_sha256=stored,
+                                               stored_size=written.stored_bytes,
+                                               attempt=(att.id, moved))
+            except DockdError:
+                with contextlib.suppress(DockdError):  # the attempt's end, at least
+                    self.catalog.finish_attempt(att.id, bytes_transferred=moved)
+                raise
             self._log_transfer(info, offset, written.bytes - offset, "stored", None, started,
                                seconds=written.seconds, sha256=plain)
             proof = prove(final, size=written.stored_bytes, sha256=stored, fresh=stamp,

@@ -78,6 +78,7 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
                  else str(signum), during="start-up")
         log.info("dockd_stopped", sessions=0, incomplete=0, broken=0, interrupted=True,
                  during="start-up")
+        _ignore_late_signals()
         return
     _clean_unresumable(config.storage.path, catalog)
     stale_sessions, stale_attempts = close_stale(catalog)
@@ -164,10 +165,7 @@ def run_daemon(config_path: Path | None, *, scenario: Path | None, sim_state: Pa
         _witness(catalog, config.storage.path, started_at_head)
         catalog.close()
         notifier.close()
-        # the work is done and we are leaving: a late SIGHUP/SIGTERM must not turn a clean
-        # exit into death by signal while the interpreter shuts down
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _ignore_late_signals()
     incomplete = [r for r in _latest_per_camera(state.reports) if not r.complete]
     interrupted = stop.is_set() or stop_requested.is_set()
     log.info("dockd_stopped", sessions=len(state.reports), incomplete=len(incomplete),
@@ -298,10 +296,18 @@ def _check_witness(catalog: Catalog, root: Path) -> None:
             "head_seq": seq, "head_hash": head, "problems": reason})
 
 
+def _ignore_late_signals() -> None:
+    """The work is done and we are leaving: a late SIGHUP/SIGTERM (a storm's second one) must
+    not turn a clean exit into death by signal while the interpreter shuts down (its
+    finalisation puts back the default disposition of every signal Python handled)."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _witness(catalog: Catalog, root: Path, at_start: tuple[int, str]) -> None:
     """At stop: the head goes to the anchor file (and the log), if this run moved it."""
     try:
-        seq, head = catalog.head()
+        seq, head = catalog.durable_head()
         if (seq, head) == at_start:
             return
         append_anchor(root, seq, head)

@@ -26,7 +26,7 @@ from dockd.anchors import append_anchor
 from dockd.catalog import Catalog
 from dockd.catalog.lease import LeaseOwner, live_token, new_token
 from dockd.catalog.live import report_progress
-from dockd.catalog.rows import SessionCounts
+from dockd.catalog.rows import RecordingRow, SessionCounts
 from dockd.catalog.types import EventKind, RecordingStatus
 from dockd.config import Config
 from dockd.crypto.keys import X25519Recipient
@@ -223,7 +223,7 @@ class DockSessionRunner:
         except DockdError as exc:
             fields["session_not_closed"] = f"{type(exc).__name__}: {exc}"
         try:
-            seq, head = catalog.head()
+            seq, head = catalog.durable_head()  # the witness names only what is on disk
             fields |= {"audit_seq": seq, "audit_head": head}
             append_anchor(self.ctx.config.storage.path, seq, head)
         except DockdError as exc:
@@ -267,6 +267,11 @@ class DockSessionRunner:
                     report: SessionReport) -> None:
         waiting: list[RecordingInfo] = []
         self.progress.file_count = len(listing)
+        # the listing's new rows in one transaction, not one each (their `listed` events
+        # ride with the first intent's durable commit: Catalog.list_recordings)
+        infos = [entry for entry in listing if isinstance(entry, RecordingInfo)]
+        rows = (dict(zip(map(id, infos), self.ctx.catalog.list_recordings(report.serial, infos),
+                         strict=True)) if infos and not self.ctx.stop.is_set() else {})
         for index, entry in enumerate(listing, 1):
             self.progress.file_index = index
             if self.ctx.stop.is_set():
@@ -274,7 +279,7 @@ class DockSessionRunner:
                 continue
             if isinstance(entry, RefusedRecording):
                 self._refuse(entry, report)
-            elif not self._handle(entry, session_id, report):
+            elif not self._handle(entry, session_id, report, rows.get(id(entry))):
                 waiting.append(entry)
         self._wait_for_owners(waiting, session_id, report)
 
@@ -372,11 +377,15 @@ class DockSessionRunner:
 
     # --- one recording ------------------------------------------------------------------
 
-    def _handle(self, info: RecordingInfo, session_id: int, report: SessionReport) -> bool:
+    def _handle(self, info: RecordingInfo, session_id: int, report: SessionReport,
+                listed: RecordingRow | None = None) -> bool:
         """Settle one listed recording; False when another live session holds it (try
-        again later), True when it is accounted for (stored, known, or failed with a reason)."""
+        again later), True when it is accounted for (stored, known, or failed with a reason).
+        `listed`: its row as the listing found or made it; read again unless `pending` (the
+        checks below act on other statuses only, and the lease reads it fresh anyway)."""
         catalog = self.ctx.catalog
-        rec = catalog.recording_for(report.serial, info)
+        rec = (listed if listed is not None and listed.status is S.PENDING
+               else catalog.recording_for(report.serial, info))
         if rec.status is S.REFUSED:  # a name once refused that now passes: still refused
             report.failures[info.name] = rec.failure_reason or "refused"
             return True

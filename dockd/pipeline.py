@@ -108,8 +108,10 @@ class Written:
         without replacing anything, fsync the directory. Returns the published file's stamp.
         Raises StoreExists, or StorageError when the partial was replaced or changed."""
         try:
-            remove_quietly(sidecar_path(self.partial))
-            fsync_dir(self.partial.parent)
+            sidecar = sidecar_path(self.partial)
+            if os.path.lexists(sidecar):  # a checkpointed transfer: its key goes, durably,
+                remove_quietly(sidecar)     # before the name (nothing to sync when none was)
+                fsync_dir(self.partial.parent)
             now = FileStamp.of(os.fstat(self.fd))
             named = os.lstat(self.partial)
             if now != self.stamp or not self.stamp.same_inode(named):

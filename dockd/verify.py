@@ -6,16 +6,18 @@ Never prints; `dockctl verify` renders the report. Reads every file in bounded p
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import secrets
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from stat import S_ISLNK, S_ISREG
 from typing import Any, BinaryIO
 
 from dockd.anchors import ANCHOR_FILE, Anchor, read_anchors
@@ -34,6 +36,8 @@ EVENT_PAGE = 5000
 KEEP = 1000
 #: verified_later events appended per transaction
 VOUCH_BATCH = 2000
+#: files of the store walk asked of the catalog at once (`unknown_files`)
+WALK_BATCH = 2000
 
 
 @dataclass(frozen=True)
@@ -202,15 +206,12 @@ def check_recording(rec: RecordingRow, identities: Sequence[X25519Identity] | No
     (the row's own values when none are given): stored size and SHA-256, and with
     identities the decrypted size and SHA-256 against the camera's."""
     want = dict(facts) if facts is not None else facts_of(rec)
-    label = f"recording {rec.id} ({rec.camera_serial}/{rec.camera_name})"
-    store_path, stored_sha = want.get("store_path"), want.get("stored_sha256")
-    if store_path is None or stored_sha is None:
-        return [Finding("not_stored", "", rec.id, f"{label}: status {want.get('status')} but "
-                        "no stored file or stored hash is recorded")]
-    path = resolve_store_path(str(store_path))
-    where = f"{label} {path}"
-    if not path.is_file() or path.is_symlink():
-        return [Finding("missing", str(path), rec.id, f"{where}: recorded file is missing")]
+    unread = findings_without_reading(rec, want)
+    if unread is not None:
+        return unread
+    stored_sha = want["stored_sha256"]
+    path = resolve_store_path(str(want["store_path"]))
+    where = f"recording {rec.id} ({rec.camera_serial}/{rec.camera_name}) {path}"
     findings: list[Finding] = []
     try:
         with path.open("rb") as raw:
@@ -231,6 +232,37 @@ def check_recording(rec: RecordingRow, identities: Sequence[X25519Identity] | No
             "stored_size", str(path), rec.id,
             f"{where}: stored file holds {size} bytes, the chain records {want['stored_size']}"))
     return findings
+
+
+def findings_without_reading(rec: RecordingRow, want: Mapping[str, Any]
+                             ) -> list[Finding] | None:
+    """`check_recording`'s findings when they need no read of the file (no stored file or
+    hash recorded; no regular file at its path); None when the file must be read. A store
+    whose files are gone is judged without a thread hand-off per recording."""
+    store_path, stored_sha = want.get("store_path"), want.get("stored_sha256")
+    label = f"recording {rec.id} ({rec.camera_serial}/{rec.camera_name})"
+    if store_path is None or stored_sha is None:
+        return [Finding("not_stored", "", rec.id, f"{label}: status {want.get('status')} but "
+                        "no stored file or stored hash is recorded")]
+    # as text, not a Path: pathlib interns every part of every path it parses
+    text = str(store_path)
+    path = text if _as_walked(text) else str(resolve_store_path(text))
+    if not S_ISREG(_mode(path, follow=True)) or S_ISLNK(_mode(path, follow=False)):
+        return [Finding("missing", path, rec.id, f"{label} {path}: recorded file is missing")]
+    return None
+
+
+def _mode(path: str, *, follow: bool) -> int:
+    """The file's st_mode, 0 when there is none: `Path.is_file()`/`is_symlink()`'s answer
+    (the errors they take for "no such file" are; any other is raised, as they raise it)."""
+    try:
+        return os.stat(path, follow_symlinks=follow).st_mode  # noqa: PTH116 (no Path: above)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            return 0
+        raise
+    except ValueError:  # a NUL in the path
+        return 0
 
 
 def _check_plaintext(want: Mapping[str, Any], rec_id: int, src: HashingReader,
@@ -261,30 +293,44 @@ def _check_plaintext(want: Mapping[str, Any], rec_id: int, src: HashingReader,
     return found
 
 
-def unknown_files(root: Path, known: set[bytes], key: bytes) -> Iterator[Path]:
+def unknown_files(root: Path, named: Callable[[list[str]], Collection[str]]
+                  ) -> Iterator[Path]:
     """Files under root that no recording names (in-progress partials, the quarantine, the
-    anchor file and the store's marker excepted: they are reported on their own). `known`
-    holds the named paths as `_path_key(key, path)`."""
+    anchor file and the store's marker excepted: they are reported on their own), in walk
+    order. `named(paths)` says which of a batch of found files (as text) a recording names:
+    the walk asks the catalog WALK_BATCH files at a time, so memory is one directory's
+    listing and one batch whatever the size of the store or the catalog. Paths are text
+    until one is reported (pathlib interns every part of every path it parses)."""
     root = root.absolute()
     if not root.is_dir():
         return
-    partials = set(list_partials(root))
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        here = Path(dirpath)
-        if here == root:
+    top = str(root)
+    partials = {str(p) for p in list_partials(root)}
+    batch: list[tuple[str, bool]] = []  # (path, whether a recording might name it)
+
+    def settled() -> Iterator[Path]:
+        asked = [path for path, ask in batch if ask]
+        known = named(asked) if asked else ()
+        yield from (Path(path) for path, ask in batch if not ask or path not in known)
+        batch.clear()
+
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        if dirpath == top:
             # the vault service's upload states and locks are not evidence (no key either)
             dirnames[:] = [d for d in dirnames if d not in (QUARANTINE_DIR, RESUME_DIR_NAME)]
         dirnames.sort()
         for name in sorted(filenames):
-            path = here / name
-            if here == root and name in (ANCHOR_FILE, STORE_MARKER):
+            if dirpath == top and name in (ANCHOR_FILE, STORE_MARKER):
                 continue
-            if _path_key(key, path) not in known and path not in partials:
-                yield path
+            path = os.path.join(dirpath, name)  # noqa: PTH118 (text: see above)
+            if path not in partials:
+                batch.append((path, True))
+                if len(batch) >= WALK_BATCH:
+                    yield from settled()
         # a symlinked directory is not walked into, but it is not ours either
-        for name in dirnames:
-            if (here / name).is_symlink():
-                yield here / name
+        batch.extend((str(Path(dirpath, name)), False) for name in dirnames
+                     if Path(dirpath, name).is_symlink())
+    yield from settled()
 
 
 def orphan_key_files(root: Path) -> list[Path]:
@@ -328,14 +374,18 @@ def verify_store(catalog: Catalog, root: Path,
     report.anchors = len(everything)
     report.chain = catalog.verify_chain(anchors=[(a.seq, a.hash) for a in everything])
     broken = {p.seq for p in report.chain if p.seq is not None}
-    # the paths recordings name, as keyed 8-byte digests (a tenth of a set of paths' memory);
-    # only a whole check walks the store for unknown files
+    # only a whole check walks the store for unknown files, asking the catalog of each file
+    # it finds (`named`): no set of every path the catalog names. Kept here, as keyed 8-byte
+    # digests, are only the paths that query cannot find: a chain's path its row no longer
+    # names (a row_differs finding), or a path not written as the walk spells it
     key = secrets.token_bytes(16)
-    known: set[bytes] | None = set() if not selection.partial else None
+    walk = not selection.partial
+    irregular: set[bytes] = set()
     vouched: list[tuple[str | None, int | None, Mapping[str, Any]]] = []
     workers = jobs or os.cpu_count() or 1
-    in_flight: deque[tuple[RecordingRow, Custody, Mapping[str, Any], Future[list[Finding]]]]
-    in_flight = deque()
+    #: (row, doubted, facts, its findings or the thread finding them), in catalog order
+    in_flight: deque[tuple[RecordingRow, bool, Mapping[str, Any],
+                           list[Finding] | Future[list[Finding]]]] = deque()
     shown = began
 
     def vouch_pending(force: bool = False) -> None:
@@ -343,13 +393,15 @@ def verify_store(catalog: Catalog, root: Path,
             catalog.record_events(EventKind.VERIFIED_LATER, vouched)
             vouched.clear()
 
-    def settle(rec: RecordingRow, custody: Custody, facts: Mapping[str, Any],
-               found: list[Finding]) -> None:
+    def settle(rec: RecordingRow, doubted: bool, facts: Mapping[str, Any],
+               found: list[Finding] | Future[list[Finding]]) -> None:
+        """Book one recording's findings; `doubted`: its row or custody failed already."""
         nonlocal shown
+        if isinstance(found, Future):
+            found = found.result()
         if not any(f.problem in ("missing", "unreadable") for f in found):
             report.bytes_read += int(facts.get("stored_size") or 0)
-        if (found or custody.mismatch(rec) or custody.problems
-                or broken.intersection(custody.seqs)):
+        if found or doubted:
             for f in found:
                 report.add(f)
         else:
@@ -368,20 +420,23 @@ def verify_store(catalog: Catalog, root: Path,
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify") as pool:
         for rec, custody in catalog.iter_custody():
-            for f in _custody_findings(rec, custody):
+            doubts = _custody_findings(rec, custody)
+            for f in doubts:
                 report.add(f)
             if rec is None:
                 continue
-            if broken.intersection(custody.seqs):  # its own events are what the chain rejects
+            rejected = bool(broken) and not broken.isdisjoint(custody.seqs)
+            if rejected:  # its own events are what the chain rejects
                 report.add(Finding(
                     "chain_event", rec.store_path or "", rec.id,
                     f"recording {rec.id} ({rec.camera_serial}/{rec.camera_name}): its custody "
                     "events are among those the audit chain rejects; nothing about it is "
                     "vouched"))
             facts = custody.facts if custody.facts is not None else facts_of(rec)
-            if known is not None:
+            if walk:
                 for value in {facts.get("store_path"), rec.store_path} - {None}:
-                    known.add(_path_key(key, resolve_store_path(str(value))))
+                    if value != rec.store_path or not _as_walked(rec.store_path):
+                        irregular.add(_path_key(key, resolve_store_path(str(value))))
             if facts.get("store_path") is None and rec.store_path is None:
                 continue  # never stored (pending, failed, refused): nothing on disk to check
             if facts.get("local_deleted_at"):  # a tombstone: gone on purpose, hashes kept
@@ -397,17 +452,22 @@ def verify_store(catalog: Catalog, root: Path,
                 report.skipped += 1
                 continue
             report.checked += 1
-            in_flight.append((rec, custody, facts,
-                              pool.submit(check_recording, rec, identities, facts)))
+            found = findings_without_reading(rec, facts)
+            in_flight.append((rec, bool(doubts) or rejected, facts, found if found is not None
+                              else pool.submit(check_recording, rec, identities, facts)))
             while len(in_flight) > 4 * workers:
-                done, cust, seen, fut = in_flight.popleft()
-                settle(done, cust, seen, fut.result())
+                settle(*in_flight.popleft())
         while in_flight:
-            done, cust, seen, fut = in_flight.popleft()
-            settle(done, cust, seen, fut.result())
+            settle(*in_flight.popleft())
     vouch_pending(force=True)
-    if known is not None:
-        for path in unknown_files(root, known, key):
+    if walk:
+        def named(paths: list[str]) -> set[str]:
+            """Which of these found files a recording names."""
+            rows = catalog.named_paths([p for p in paths if _utf8(p)])
+            return {p for p in paths
+                    if p in rows or (irregular and _path_key(key, p) in irregular)}
+
+        for path in unknown_files(root, named):
             report.add(Finding(
                 "unknown_file", str(path), None,
                 f"{path}: file in the store that no recording names"))
@@ -423,11 +483,27 @@ def verify_store(catalog: Catalog, root: Path,
             **report.selection.to_json(), "checked": report.checked, "ok": report.ok_count,
             "skipped": report.skipped, "decrypted": report.decrypted,
             "problems": dict(sorted(report.by_problem().items())),
-            "unknown_files_checked": known is not None})
+            "unknown_files_checked": walk})
     return report
 
 
-def _path_key(key: bytes, path: Path) -> bytes:
+def _as_walked(path: str | None) -> bool:
+    """Whether the store walk spells this stored path exactly so (absolute, normal: as
+    `resolve_store_path` gives it), so that asking the catalog for the walked path finds it."""
+    return path is not None and path.startswith("/") and os.path.normpath(path) == path
+
+
+def _utf8(text: str) -> bool:
+    """A walked name that is not UTF-8 (kept by Python as surrogates) is in no catalog
+    column: the catalog's text is UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _path_key(key: bytes, path: str | Path) -> bytes:
     return hashlib.blake2b(os.fsencode(path), digest_size=8, key=key).digest()
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +69,40 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur.close()
 
 
+#: execution option of a write transaction whose commit need not be durable on its own
+#: (`Catalog.writing(durable=False)`): on SQLite it commits under `synchronous = NORMAL`, so
+#: its WAL frames are written but not synced; the next `FULL` commit, on any connection,
+#: syncs the WAL and them with it (the WAL is one file, replayed only as a whole prefix)
+DEFERRED_SYNC = "dockd_deferred_sync"
+_SYNC = "dockd_synchronous"
+
+
+def _set_synchronous(dbapi_conn: Any, info: dict[str, Any], level: str) -> None:
+    if info.get(_SYNC, "FULL") != level:
+        dbapi_conn.execute(f"PRAGMA synchronous = {level}")
+        info[_SYNC] = level
+
+
 def _sqlite_on_begin(conn: Any) -> None:
     # Read-only work asks for a deferred transaction; everything else takes the write lock
     # at once, so a transaction never has to upgrade a read lock (a deadlock in WAL mode).
-    mode = "DEFERRED" if conn.get_execution_options().get("dockd_readonly") else "IMMEDIATE"
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    options = conn.get_execution_options()
+    if options.get("dockd_readonly"):
+        conn.exec_driver_sql("BEGIN DEFERRED")
+        return
+    # every write transaction sets its own level: FULL unless it asked for a deferred sync
+    proxied = conn.connection
+    _set_synchronous(proxied.driver_connection, proxied.info,
+                     "NORMAL" if options.get(DEFERRED_SYNC) else "FULL")
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_on_checkin(dbapi_conn: Any, record: Any) -> None:
+    # a connection goes back to the pool as it came: synchronous = FULL (should this fail,
+    # its next write transaction sets its level itself all the same)
+    if dbapi_conn is not None and record is not None:
+        with contextlib.suppress(sqlite3.Error):
+            _set_synchronous(dbapi_conn, record.info, "FULL")
 
 
 def make_engine(url: str, *, create_dirs: bool) -> Engine:
@@ -82,5 +113,6 @@ def make_engine(url: str, *, create_dirs: bool) -> Engine:
         engine = create_engine(parsed, pool_pre_ping=False)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
+        event.listen(engine, "checkin", _sqlite_on_checkin)
         return engine
     return create_engine(parsed, pool_pre_ping=True)

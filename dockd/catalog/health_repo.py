@@ -182,8 +182,14 @@ class HealthRecords:
     def transfer_records(self, *, since: datetime | None = None) -> list[TransferRecord]:
         """Finished transfer attempts with their camera and dock port, oldest first."""
         with self._catalog.reading() as s:
+            # columns, not ORM entities: a fleet-year's 30 days are ~125,000 attempts, and
+            # building (and identity-mapping) an entity for each cost more than the query
             q = (
-                select(TransferAttempt, Recording.camera_serial, Dock.name, Port.slot)
+                select(Recording.camera_serial, TransferAttempt.recording_id,
+                       TransferAttempt.session_id, Dock.name, Port.slot,
+                       TransferAttempt.started_at, TransferAttempt.finished_at,
+                       TransferAttempt.bytes, TransferAttempt.outcome,
+                       TransferAttempt.error_kind)
                 .join(Recording, Recording.id == TransferAttempt.recording_id)
                 .outerjoin(DockSession, DockSession.id == TransferAttempt.session_id)
                 .outerjoin(Port, Port.id == DockSession.port_id)
@@ -193,15 +199,16 @@ class HealthRecords:
             )
             if since is not None:
                 q = q.where(TransferAttempt.started_at >= since)
+            ok = AttemptOutcome.OK.value
             out = []
-            for att, serial, dock, slot in s.execute(q).all():
-                assert att.finished_at is not None
+            for (serial, rec_id, session_id, dock, slot, started, finished, nbytes, outcome,
+                 error_kind) in s.execute(q):
+                assert finished is not None  # the WHERE above
                 out.append(TransferRecord(
-                    camera_serial=serial, recording_id=att.recording_id,
-                    session_id=att.session_id, dock=dock, slot=slot,
-                    started_at=att.started_at.astimezone(UTC),
-                    finished_at=att.finished_at.astimezone(UTC), bytes=att.bytes,
-                    ok=att.outcome == AttemptOutcome.OK.value, error_kind=att.error_kind))
+                    camera_serial=serial, recording_id=rec_id, session_id=session_id,
+                    dock=dock, slot=slot, started_at=started.astimezone(UTC),
+                    finished_at=finished.astimezone(UTC), bytes=nbytes, ok=outcome == ok,
+                    error_kind=error_kind))
             return out
 
     # --- charging watched while docked (migration 0008_docked_charge) ------------------

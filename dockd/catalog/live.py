@@ -107,7 +107,7 @@ def notice_text(kind: str, details: dict[str, Any]) -> str:
 def report_progress(catalog: Catalog, attempt_id: int, transferred: int) -> None:
     """Record how many bytes an open attempt has moved so far (without waiting for a
     catalog server that does not answer: CatalogUnavailable at once)."""
-    with catalog.writing(reconnect=False) as s:
+    with catalog.writing(reconnect=False, durable=False) as s:  # progress is not custody
         s.execute(update(TransferAttempt)
                   .where(TransferAttempt.id == attempt_id, TransferAttempt.finished_at.is_(None))
                   .values(bytes=transferred))

@@ -20,11 +20,13 @@ the facts' encoding (custody.py) live apart.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -42,10 +44,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from dockd.catalog import audit, lease, migrate
 from dockd.catalog.custody import FACTS_KEY, Custody, facts_of
-from dockd.catalog.db import make_engine
+from dockd.catalog.db import DEFERRED_SYNC, make_engine, sqlite_path
 from dockd.catalog.health_repo import HealthRecords
 from dockd.catalog.lease import LeaseOwner
 from dockd.catalog.rows import (
+    RECORDING_FIELDS,
     AttemptRow,
     AuditRecord,
     CameraRefusals,
@@ -55,6 +58,7 @@ from dockd.catalog.rows import (
     SessionCounts,
     SessionRow,
     StatusSnapshot,
+    recording_row,
     to_row,
 )
 from dockd.catalog.schema import (
@@ -82,6 +86,14 @@ from dockd.model import CameraIdentity, RecordingInfo, RefusedRecording
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _Row = TypeVar("_Row")
 S = RecordingStatus
+#: the recordings table's columns in RecordingRow's field order (`recording_row`)
+_RECORDING_COLUMNS = tuple(Recording.__table__.c[name] for name in RECORDING_FIELDS)
+#: the audit_events columns in AuditRecord's field order (`iter_custody` builds records
+#: from plain rows: an ORM object per event cost more than reading it)
+_EVENT_COLUMNS = tuple(AuditEvent.__table__.c[f.name] for f in fields(AuditRecord))
+_EVENT_PAGE = 5000
+#: values bound in one statement (`named_paths`)
+_IN_BATCH = 500
 #: statuses a transfer may (re)start from; stored/verified/deleted recordings are never re-pulled
 _CAN_TRANSFER = {S.PENDING, S.TRANSFERRING, S.FAILED}
 _CAN_FAIL = {S.PENDING, S.TRANSFERRING, S.STORED, S.FAILED}
@@ -113,6 +125,8 @@ class Catalog:
         self._host = host
         self._clock = clock
         self._write_sessions = sessionmaker(engine, expire_on_commit=False)
+        self._deferred_sessions = sessionmaker(
+            engine.execution_options(**{DEFERRED_SYNC: True}), expire_on_commit=False)
         self._read_sessions = sessionmaker(
             engine.execution_options(dockd_readonly=True), expire_on_commit=False
         )
@@ -177,13 +191,19 @@ class Catalog:
     # --- transactions ------------------------------------------------------------
 
     @contextmanager
-    def writing(self, *, reconnect: bool = True) -> Iterator[Session]:
+    def writing(self, *, reconnect: bool = True, durable: bool = True) -> Iterator[Session]:
         """One write transaction (BEGIN IMMEDIATE on SQLite): for the catalog's own modules
         (health records, live status); a failure is a CatalogError. `reconnect=False`: fail
         at once instead of waiting for a server catalog that does not answer (progress
-        figures, which must never hold up a transfer)."""
+        figures, which must never hold up a transfer).
+
+        `durable=False`: a commit that need not survive a power cut on its own, because
+        nothing outside the catalog acts on it before the next durable commit, which makes
+        it durable with itself (docs/catalog.md, "Commits that ride with the next"). On
+        SQLite it commits under `synchronous = NORMAL`; a server catalog commits as always."""
+        maker = self._write_sessions if durable else self._deferred_sessions
         try:
-            with self._transaction(self._write_sessions, reconnect=reconnect) as session:
+            with self._transaction(maker, reconnect=reconnect) as session:
                 yield session
         except SQLAlchemyError as exc:  # an IntegrityError stays visible as __cause__
             raise self._error("catalog write failed", exc) from exc
@@ -442,6 +462,62 @@ class Catalog:
                                 entry.sha256.hex() if entry.sha256 is not None else None,
                                 entry.duration_s, entry.prerecord_s, refusal=entry.reason)
 
+    def list_recordings(self, serial: str, infos: Sequence[RecordingInfo]
+                        ) -> list[RecordingRow]:
+        """`recording_for` of each entry of one listing, in order: the new ones are created
+        (`pending`, a `listed` event each) together, in one transaction.
+
+        Not durable on its own: a `listed` row is a promise to look, not custody (the camera
+        keeps the recording). The first intent's commit, before anything is published or
+        deleted, makes it durable; a power cut before that loses only rows the next dock
+        lists again."""
+        for info in infos:
+            if info.sha256_hex is not None:
+                _check_sha("camera_sha256", info.sha256_hex)
+        keys = [(info.name, info.started, info.size, info.sha256_hex) for info in infos]
+        with self.reading() as s:
+            found = [self._find_in(s, serial, *key) for key in keys]
+            rows: list[RecordingRow | None] = [
+                None if row is None else to_row(RecordingRow, row) for row in found]
+        if all(row is not None for row in rows):
+            return [row for row in rows if row is not None]
+        now = self._clock()
+        try:
+            with self.writing(durable=False) as s:
+                for i, info in enumerate(infos):
+                    if rows[i] is not None:
+                        continue
+                    # re-check under the write lock (SQLite), and the listing's own repeats
+                    row = self._find_in(s, serial, *keys[i])
+                    if row is None:
+                        row = self._add_listed(s, serial, info.name, info.size, info.started,
+                                               info.sha256_hex, info.duration_s,
+                                               info.prerecord_s, now)
+                    rows[i] = to_row(RecordingRow, row)
+        except CatalogError as exc:
+            # a unique key lost to another host (PostgreSQL): one at a time, as the winner has it
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            return [self.recording_for(serial, info) for info in infos]
+        return [row for row in rows if row is not None]
+
+    def _add_listed(self, s: Session, serial: str, name: str, size: int, started: datetime,
+                    sha: str | None, duration_s: float, prerecord_s: float,
+                    now: datetime) -> Recording:
+        """A new `pending` row and its `listed` event (which carries its facts)."""
+        row = Recording(
+            camera_serial=serial, camera_name=name, size=size, started=started,
+            duration_s=duration_s, prerecord_s=prerecord_s, camera_sha256=sha,
+            status=S.PENDING.value, failure_reason=None, attempts=0, created_at=now,
+            updated_at=now,
+        )
+        s.add(row)
+        s.flush()
+        # a camera that keeps no hash: custody starts with the one taken reading
+        self.append_event(s, EventKind.LISTED, rec=row, details=None if sha else {
+            "camera_hash": "none: custody starts with the SHA-256 taken while reading"})
+        return row
+
     def _get_or_add(self, serial: str, name: str, size: int, started: datetime,
                     sha: str | None, duration_s: float, prerecord_s: float, *,
                     refusal: str | None) -> RecordingRow:
@@ -463,21 +539,19 @@ class Catalog:
                             self.append_event(s, EventKind.REFUSED, rec=row,
                                         details={"reason": refusal})
                     return to_row(RecordingRow, row)
+                if refusal is None:
+                    row = self._add_listed(s, serial, name, size, started, sha, duration_s,
+                                           prerecord_s, now)
+                    return to_row(RecordingRow, row)
                 row = Recording(
                     camera_serial=serial, camera_name=name, size=size, started=started,
                     duration_s=duration_s, prerecord_s=prerecord_s, camera_sha256=sha,
-                    status=(S.PENDING if refusal is None else S.REFUSED).value,
-                    failure_reason=refusal, attempts=0, created_at=now, updated_at=now,
+                    status=S.REFUSED.value, failure_reason=refusal, attempts=0,
+                    created_at=now, updated_at=now,
                 )
                 s.add(row)
                 s.flush()
-                if refusal is None:
-                    # a camera that keeps no hash: custody starts with the one taken reading
-                    self.append_event(s, EventKind.LISTED, rec=row, details=None if sha else {
-                        "camera_hash": "none: custody starts with the SHA-256 taken while "
-                                       "reading"})
-                else:
-                    self.append_event(s, EventKind.REFUSED, rec=row, details={"reason": refusal})
+                self.append_event(s, EventKind.REFUSED, rec=row, details={"reason": refusal})
                 return to_row(RecordingRow, row)
         except CatalogError as exc:
             # ... or lose the race on the unique key (PostgreSQL) and read the winner, which
@@ -523,14 +597,16 @@ class Catalog:
         name: str | None = None,
     ) -> list[RecordingRow]:
         with self.reading() as s:
-            q = select(Recording).order_by(Recording.id)
+            # the row's columns, not ORM entities: a camera's year is ~5,000 recordings, and
+            # building an entity for each cost more than the query (docs/performance.md)
+            q = select(*_RECORDING_COLUMNS).order_by(Recording.id)
             if camera is not None:
                 q = q.where(Recording.camera_serial == camera)
             if name is not None:
                 q = q.where(Recording.camera_name == name)
             if status is not None:
                 q = q.where(Recording.status == status.value)
-            return [to_row(RecordingRow, r) for r in s.execute(q).scalars()]
+            return [recording_row(r) for r in s.execute(q)]
 
     @staticmethod
     def _get_recording(s: Session, recording_id: int, *, lock: bool = False) -> Recording:
@@ -557,8 +633,10 @@ class Catalog:
 
     def take_lease(self, recording_id: int, owner: LeaseOwner) -> RecordingRow:
         """Become the one writer of a recording's files, or raise LeaseHeld naming the owner
-        that still lives (dockd/catalog/lease.py says how that is judged)."""
-        with self.writing() as s:
+        that still lives (dockd/catalog/lease.py says how that is judged). Not durable on its
+        own (a power cut ends every owner on this host anyway): the intent's commit, before
+        anything is published, makes it durable."""
+        with self.writing(durable=False) as s:
             rec = self._get_recording(s, recording_id, lock=True)
             now = self._clock()
             if rec.lease_owner not in (None, owner.key) and lease.owner_alive(
@@ -572,7 +650,7 @@ class Catalog:
 
     def renew_lease(self, recording_id: int, owner: LeaseOwner) -> bool:
         """Extend a lease this owner holds; False when it is no longer this owner's."""
-        with self.writing() as s:
+        with self.writing(durable=False) as s:
             rec = self._get_recording(s, recording_id, lock=True)
             if rec.lease_owner != owner.key:
                 return False
@@ -580,7 +658,7 @@ class Catalog:
             return True
 
     def release_lease(self, recording_id: int, owner: LeaseOwner) -> None:
-        with self.writing() as s:
+        with self.writing(durable=False) as s:
             rec = self._get_recording(s, recording_id, lock=True)
             if rec.lease_owner == owner.key:
                 rec.lease_owner, rec.lease_until = None, None
@@ -599,8 +677,10 @@ class Catalog:
         offset_from: int = 0,
     ) -> AttemptRow:
         """A transfer starts; the caller holds the recording's lease. Appends
-        `transfer_started` (with the owner)."""
-        with self.writing() as s:
+        `transfer_started` (with the owner). Not durable on its own: lost to a power cut, the
+        camera still holds the recording and the partial is named per owner; the intent's
+        commit makes it durable before anything is published."""
+        with self.writing(durable=False) as s:
             rec = self._get_recording(s, recording_id, lock=True)
             self._require_lease(rec, owner)
             self._move(rec, _CAN_TRANSFER, S.TRANSFERRING)
@@ -645,34 +725,43 @@ class Catalog:
         """A transfer ended: ok when `error_kind` is None, else failed (the recording too).
 
         Success does not change the recording: `mark_stored` does, once the file is durable.
+        Not durable on its own: the next durable commit (`mark_verified`, `mark_failed`, the
+        session's end) carries it.
         """
-        with self.writing() as s:
-            att = s.get(TransferAttempt, attempt_id)
-            if att is None:
-                raise CatalogError(f"no transfer attempt {attempt_id}")
-            if att.finished_at is not None:
-                raise CatalogError(f"transfer attempt {attempt_id} has already finished")
-            att.finished_at = self._clock()
-            att.bytes = bytes_transferred
-            ok = error_kind is None
-            att.outcome = (AttemptOutcome.OK if ok else AttemptOutcome.FAILED).value
-            att.error_kind, att.error_message = error_kind, error_message
-            rec = self._get_recording(s, att.recording_id, lock=True)
-            if not ok and RecordingStatus(rec.status) is S.TRANSFERRING:
-                rec.status = S.FAILED.value
-                rec.failure_reason = f"{error_kind}: {error_message}"
-                rec.updated_at = att.finished_at
-            details: dict[str, Any] = {"attempt": attempt_id, "bytes": bytes_transferred}
-            if not ok:
-                details.update(error_kind=error_kind, error=error_message)
-            self.append_event(
-                s,
-                EventKind.TRANSFER_FINISHED if ok else EventKind.TRANSFER_FAILED,
-                rec=rec,
-                details=details,
-            )
-            s.flush()
+        with self.writing(durable=False) as s:
+            att = self._finish_attempt_in(s, attempt_id, bytes_transferred, error_kind,
+                                          error_message)
             return to_row(AttemptRow, att)
+
+    def _finish_attempt_in(self, s: Session, attempt_id: int, bytes_transferred: int,
+                           error_kind: str | None, error_message: str | None
+                           ) -> TransferAttempt:
+        att = s.get(TransferAttempt, attempt_id)
+        if att is None:
+            raise CatalogError(f"no transfer attempt {attempt_id}")
+        if att.finished_at is not None:
+            raise CatalogError(f"transfer attempt {attempt_id} has already finished")
+        att.finished_at = self._clock()
+        att.bytes = bytes_transferred
+        ok = error_kind is None
+        att.outcome = (AttemptOutcome.OK if ok else AttemptOutcome.FAILED).value
+        att.error_kind, att.error_message = error_kind, error_message
+        rec = self._get_recording(s, att.recording_id, lock=True)
+        if not ok and RecordingStatus(rec.status) is S.TRANSFERRING:
+            rec.status = S.FAILED.value
+            rec.failure_reason = f"{error_kind}: {error_message}"
+            rec.updated_at = att.finished_at
+        details: dict[str, Any] = {"attempt": attempt_id, "bytes": bytes_transferred}
+        if not ok:
+            details.update(error_kind=error_kind, error=error_message)
+        self.append_event(
+            s,
+            EventKind.TRANSFER_FINISHED if ok else EventKind.TRANSFER_FAILED,
+            rec=rec,
+            details=details,
+        )
+        s.flush()
+        return att
 
     def attempts(self, recording_id: int) -> list[AttemptRow]:
         with self.reading() as s:
@@ -707,13 +796,24 @@ class Catalog:
     def mark_stored(
         self, recording_id: int, owner: LeaseOwner, *, store_path: str, plaintext_sha256: str,
         stored_sha256: str, stored_size: int, adopted: bool = False,
+        attempt: tuple[int, int] | None = None,
     ) -> RecordingRow:
         """The stored file is durable at `store_path`. Refused unless the caller holds the
-        lease and the chain's last intent names exactly this file (path, size, hashes)."""
+        lease and the chain's last intent names exactly this file (path, size, hashes).
+
+        Not durable on its own: nothing is deleted on `stored`, only on `verified`, whose
+        commit is durable and carries this one. Lost to a power cut, the durable intent
+        still names the durable file, which the next dock adopts (or the camera's copy is
+        ingested again).
+
+        `attempt`: (attempt id, bytes it moved) of the transfer that wrote the file, whose
+        successful end (`finish_attempt`) is booked first in the same transaction."""
         _check_sha("plaintext_sha256", plaintext_sha256)
         _check_sha("stored_sha256", stored_sha256)
         try:
-            with self.writing() as s:
+            with self.writing(durable=False) as s:
+                if attempt is not None:
+                    self._finish_attempt_in(s, attempt[0], attempt[1], None, None)
                 rec = self._get_recording(s, recording_id, lock=True)
                 self._require_lease(rec, owner)
                 intent = self._custody_in(s, recording_id).intent
@@ -789,8 +889,13 @@ class Catalog:
                                  proof: Mapping[str, Any] | None = None) -> RecordingRow:
         """The camera's copy was deleted (after `proof` of the stored copy, in that session).
         Refused unless the recording is verified; booking it twice (two sessions of one
-        serial racing, or a retried delete) is a no-op."""
-        with self.writing() as s:
+        serial racing, or a retried delete) is a no-op.
+
+        Not durable on its own (the next durable commit carries it: the next recording's
+        intent, the session's end): lost to a power cut, the row stays `verified` with its
+        copy proven, and the next dock books the delete when the camera no longer lists it
+        (the same as a crash between the delete and this commit)."""
+        with self.writing(durable=False) as s:
             rec = self._get_recording(s, recording_id, lock=True)
             if rec.status == S.DELETED_FROM_CAMERA:
                 return to_row(RecordingRow, rec)
@@ -938,40 +1043,46 @@ class Catalog:
 
     def iter_custody(self, *, page: int = 1000
                      ) -> Iterator[tuple[RecordingRow | None, Custody]]:
-        """Every recording with what the chain says of it, in id order, streamed (two cursors
-        merged: memory does not grow with the catalog). A recording the chain names but that
-        has no row comes as (None, its custody). Events are not checked here: the chain walk
-        (`verify_chain`) does that once for all."""
+        """Every recording with what the chain says of it, in id order, streamed: a page of
+        rows at a time (keyset on id, plain rows, no ORM object) merged with the events of
+        that id range from the (recording_id, seq) index, each page its own short read, so
+        neither memory nor an open snapshot grows with the catalog (a read held open for the
+        whole of `dockctl verify` would keep SQLite from checkpointing the `verified_later`
+        events it appends meanwhile). A recording the chain names but that has no row comes
+        as (None, its custody). Events are not checked here: the chain walk (`verify_chain`)
+        does that once for all."""
+        after: int | None = None
+        while True:
+            with self.reading() as s:
+                conn = s.connection()  # plain rows, without the ORM's result machinery
+                q = select(*_RECORDING_COLUMNS).order_by(Recording.id).limit(page)
+                if after is not None:
+                    q = q.where(Recording.id > after)
+                rows = [recording_row(r) for r in conn.execute(q)]
+                last = len(rows) < page  # the last page takes every event after it too
+                ev_q = (select(*_EVENT_COLUMNS).where(AuditEvent.recording_id.is_not(None))
+                        .order_by(AuditEvent.recording_id, AuditEvent.seq))
+                if after is not None:
+                    ev_q = ev_q.where(AuditEvent.recording_id > after)
+                if not last:
+                    ev_q = ev_q.where(AuditEvent.recording_id <= rows[-1].id)
+                events = (AuditRecord(*ev) for ev in
+                          conn.execute(ev_q.execution_options(yield_per=_EVENT_PAGE)))
+                yield from _merge_custody(rows, events)
+            if last:
+                return
+            after = rows[-1].id
+
+    def named_paths(self, paths: Sequence[str]) -> set[str]:
+        """Which of `paths` some recording row names as its store_path, exactly (from the
+        unique index on it): `dockctl verify` asks this of the files it finds in the store, a
+        batch at a time, instead of holding every path the catalog names."""
+        found: set[str] = set()
         with self.reading() as s:
-            rows = s.execute(select(Recording).order_by(Recording.id)
-                             .execution_options(yield_per=page)).scalars()
-            events = iter(s.execute(
-                select(AuditEvent).where(AuditEvent.recording_id.is_not(None))
-                .order_by(AuditEvent.recording_id, AuditEvent.seq)
-                .execution_options(yield_per=page)).scalars())
-            pending = next(events, None)
-
-            def custody_until(limit: int | None) -> Iterator[Custody]:
-                """Custodies of event-only recordings below `limit`, then `limit`'s own."""
-                nonlocal pending
-                while pending is not None and (limit is None
-                                               or (pending.recording_id or 0) < limit):
-                    orphan = Custody(pending.recording_id or 0)
-                    while pending is not None and pending.recording_id == orphan.recording_id:
-                        orphan.add(to_row(AuditRecord, pending))
-                        pending = next(events, None)
-                    yield orphan
-
-            for row in rows:
-                for orphan in custody_until(row.id):
-                    yield None, orphan
-                custody = Custody(row.id)
-                while pending is not None and pending.recording_id == row.id:
-                    custody.add(to_row(AuditRecord, pending))
-                    pending = next(events, None)
-                yield to_row(RecordingRow, row), custody
-            for orphan in custody_until(None):
-                yield None, orphan
+            for i in range(0, len(paths), _IN_BATCH):
+                found.update(p for p in s.execute(select(Recording.store_path).where(
+                    Recording.store_path.in_(paths[i:i + _IN_BATCH]))).scalars() if p)
+        return found
 
     def refusals(self) -> dict[str, CameraRefusals]:
         """Per camera, what its latest dock could not take: the listing entries refused at
@@ -1035,6 +1146,30 @@ class Catalog:
             row = s.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
             return row.seq, row.hash
 
+    def durable_head(self) -> tuple[int, str]:
+        """The audit head, on disk: what a witness outside the catalog may write down (the
+        anchor file, the journal). The last commit may be one that rides with the next
+        durable one (`writing(durable=False)`, another session's): the SQLite WAL is synced
+        after the head is read, so no witness names an event a power cut could take back."""
+        head = self.head()
+        path = sqlite_path(self._engine.url)
+        if path is None:
+            return head  # a server catalog: every commit is durable when it returns
+        wal = path.with_name(path.name + "-wal")
+        try:
+            fd = os.open(wal, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return head  # no WAL: the last checkpoint synced everything into the database
+        except OSError as exc:
+            raise CatalogError(f"cannot sync the catalog's WAL {wal}: {exc.strerror}") from exc
+        try:
+            os.fdatasync(fd)
+        except OSError as exc:
+            raise CatalogError(f"cannot sync the catalog's WAL {wal}: {exc.strerror}") from exc
+        finally:
+            os.close(fd)
+        return head
+
     # --- audit ---------------------------------------------------------------------
 
     def record_event(
@@ -1062,14 +1197,11 @@ class Catalog:
                       ) -> int:
         """Append many events of one kind, (camera_serial, recording_id, details) each, in
         one transaction (a re-hash of a big store vouches for thousands of recordings: one
-        transaction each would cost more than the hashing). Returns how many."""
-        n = 0
+        transaction each would cost more than the hashing; `audit.append_many`: one insert
+        for all, not an ORM object and a flush each). Returns how many."""
         with self.writing() as s:
-            for serial, rec_id, details in events:
-                self.append_event(s, str(kind), camera_serial=serial, recording_id=rec_id,
-                                  details=details)
-                n += 1
-        return n
+            return audit.append_many(s, kind=str(kind), actor=self._actor, host=self._host,
+                                     clock=self._clock, events=events)
 
     def events(self, *, since_seq: int = 0, limit: int | None = None,
                camera: str | None = None, recording: int | None = None) -> list[AuditRecord]:
@@ -1088,6 +1220,19 @@ class Catalog:
         whole chain (`verify_chain` does; see `audit.verify_selected` for the difference)."""
         with self.reading() as s:
             return audit.verify_selected(s, camera=camera, recording=recording)
+
+    def checked_events_of(self, *, camera: str | None = None, recording: int | None = None
+                          ) -> Iterator[tuple[AuditRecord, list[ChainProblem]]]:
+        """`verify_events_of` in one read that also hands out each event: (event, what is
+        wrong with it) in chain order; the tail is checked apart (`tail_problems`)."""
+        with self.reading() as s:
+            for row, found in audit.check_selected(s, camera=camera, recording=recording):
+                yield AuditRecord(**row._asdict()), found
+
+    def tail_problems(self) -> list[ChainProblem]:
+        """The head row against the chain's last event ([] when they agree)."""
+        with self.reading() as s:
+            return audit.tail_problems(s)
 
     def verify_chain(self, *, anchors: Iterable[tuple[int, str]] = ()) -> list[ChainProblem]:
         """Problems in the audit chain; [] when it verifies (see docs/catalog.md for limits).
@@ -1128,6 +1273,34 @@ class Catalog:
                 audit_head_hash=head.hash,
                 last_event_at=last_at,
             )
+
+
+def _merge_custody(rows: Sequence[RecordingRow], events: Iterator[AuditRecord]
+                   ) -> Iterator[tuple[RecordingRow | None, Custody]]:
+    """Rows (in id order) each with the custody its events (in recording_id, seq order)
+    give; events of a recording without a row come as (None, custody) in id order."""
+    pending = next(events, None)
+
+    def custody_until(limit: int | None) -> Iterator[Custody]:
+        """Custodies of event-only recordings below `limit` (all that are left: None)."""
+        nonlocal pending
+        while pending is not None and (limit is None or (pending.recording_id or 0) < limit):
+            orphan = Custody(pending.recording_id or 0)
+            while pending is not None and pending.recording_id == orphan.recording_id:
+                orphan.add(pending)
+                pending = next(events, None)
+            yield orphan
+
+    for row in rows:
+        for orphan in custody_until(row.id):
+            yield None, orphan
+        custody = Custody(row.id)
+        while pending is not None and pending.recording_id == row.id:
+            custody.add(pending)
+            pending = next(events, None)
+        yield row, custody
+    for orphan in custody_until(None):
+        yield None, orphan
 
 
 def _reason(exc: SQLAlchemyError) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -163,6 +164,21 @@ def to_row(cls: type[T], obj: object) -> T:
     if cls is RecordingRow:
         values["status"] = RecordingStatus(values["status"])
     return cls(**values)
+
+
+#: RecordingRow's fields, in order (`recording_row` builds one from a row of these columns)
+RECORDING_FIELDS = tuple(f.name for f in fields(RecordingRow))
+
+
+def recording_row(values: Sequence[Any]) -> RecordingRow:
+    """A RecordingRow from the columns RECORDING_FIELDS names, in that order: as `to_row`
+    does (times in UTC, the status as its enum), without an ORM object in between."""
+    row = dict(zip(RECORDING_FIELDS, values, strict=True))
+    for key, value in row.items():
+        if isinstance(value, datetime):
+            row[key] = value.astimezone(UTC)
+    row["status"] = RecordingStatus(row["status"])
+    return RecordingRow(**row)
 
 
 # --- health ----------------------------------------------------------------------------

@@ -156,6 +156,13 @@ class Recording(Base):
 
 class TransferAttempt(Base):
     __tablename__ = "transfer_attempts"
+    __table_args__ = (
+        # the attempts still open (a transfer in flight, or one a crash left open): `status`
+        # and the start-up's close_stale ask for them, and a fleet-year has a million closed
+        # ones to scan past otherwise (migration 0009_open_attempts)
+        Index("ix_transfer_attempts_open", "id", sqlite_where=text("finished_at IS NULL"),
+              postgresql_where=text("finished_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
+from dockd.catalog.rows import AuditRecord, ChainProblem
 from dockd.cli.common import reports_errors
 from dockd.cli.dockctl_common import config_option, load, open_catalog
 from dockd.errors import VerifyFailed
@@ -36,33 +37,53 @@ def audit(config_path: Path, camera: str | None, recording: int | None, as_json:
             catalog.recording(recording)  # an unknown id is an error, not an empty trail
         selected = camera is not None or recording is not None
         if selected:
-            # a camera's trail, from its index: its events against their hashes and links,
-            # and the head; walking the whole chain (minutes on a fleet-year catalog) is
-            # `dockctl audit` without a filter, or `dockctl verify`
-            checked, problems = catalog.verify_events_of(camera=camera, recording=recording)
-            scope = f" for the {checked} events shown (the whole chain: dockctl audit)"
+            # a camera's trail, from its index, shown and checked in one read: its events
+            # against their hashes and links, then the head; walking the whole chain
+            # (minutes on a fleet-year catalog) is `dockctl audit` without a filter, or
+            # `dockctl verify`
+            trail = catalog.checked_events_of(camera=camera, recording=recording)
+            problems: list[ChainProblem] = []  # gathered along the trail, then the tail's
         else:
-            problems, scope = catalog.verify_chain(), ""
-        bad = {p.seq for p in problems if p.seq is not None}
-        events = iter_events(catalog, camera=camera, recording=recording)
+            problems = catalog.verify_chain()
+            bad: dict[int, list[ChainProblem]] = {}
+            for p in problems:
+                if p.seq is not None:
+                    bad.setdefault(p.seq, []).append(p)
+            trail = ((e, bad.get(e.seq, [])) for e in iter_events(catalog))
+        checked = 0
+
+        def shown(e: AuditRecord, found: list[ChainProblem]) -> AuditRecord:
+            nonlocal checked
+            checked += 1
+            if selected:
+                problems.extend(found)
+            return e
+
         if as_json:
-            chain = {**chain_json(problems), "scope": "selected" if selected else "whole"}
-            click.echo('{"chain": ' + json.dumps(chain) + ', "events": [')
-            for n, e in enumerate(events):
-                click.echo(("  " if n == 0 else ", ") + json.dumps(event_json(e)))
-            click.echo("]}")
+            click.echo('{"events": [')
+            for n, (e, found) in enumerate(trail):
+                click.echo(("  " if n == 0 else ", ") + json.dumps(event_json(shown(e, found))))
         else:
-            console = Console(soft_wrap=True, highlight=False)
             out = sys.stdout
-            for e in events:
+            for e, found in trail:
+                shown(e, found)
                 # plain lines, control codes stripped as rich's Text() does (details hold
                 # device-given names): rich rendering each line cost 20 of the 30 s a camera's
                 # 35,643 events took on a fleet-year catalog (docs/performance.md)
                 line = (f"{e.seq:>6} {e.at:%Y-%m-%d %H:%M:%S}Z {e.kind:<19} {e.actor:<8} "
                         f"{e.camera_serial or '-':<12} rec={e.recording_id or '-'} "
-                        f"{e.hash[:12]} {'BAD ' if e.seq in bad else ''}{e.details}")
+                        f"{e.hash[:12]} {'BAD ' if found else ''}{e.details}")
                 out.write(line.translate(_CONTROL) + "\n")
             out.flush()
+        if selected:
+            problems += catalog.tail_problems()
+        scope = f" for the {checked} events shown (the whole chain: dockctl audit)" \
+            if selected else ""
+        if as_json:
+            chain = {**chain_json(problems), "scope": "selected" if selected else "whole"}
+            click.echo('], "chain": ' + json.dumps(chain) + "}")
+        else:
+            console = Console(soft_wrap=True, highlight=False)
             console.print(Text(("audit chain: ok" if not problems else
                                 f"audit chain: {len(problems)} problems") + scope))
             for p in problems:
