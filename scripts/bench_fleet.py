@@ -16,6 +16,7 @@ its RSS is read from /proc at READY and again 30 s later (a health judgement has
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -63,6 +64,20 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def wait_ready(sock: socket.socket, proc: subprocess.Popen[bytes] | subprocess.Popen[str],
+               start: float, timeout: float) -> float:
+    """Seconds from `start` to the daemon's READY=1 on `sock` (-1: it exited or timed out
+    first). `sock` needs a short timeout of its own."""
+    while time.monotonic() - start < timeout and proc.poll() is None:
+        try:
+            msg = sock.recv(4096).decode()
+        except TimeoutError:
+            continue
+        if "READY=1" in msg.split("\n"):
+            return time.monotonic() - start
+    return -1.0
+
+
 def startup(config: Path, work: Path, timeout: float, settle_s: float
             ) -> tuple[float, int, int, int]:
     """(seconds to READY=1, RSS KiB at READY, RSS KiB settle_s later, peak RSS KiB)."""
@@ -80,18 +95,13 @@ def startup(config: Path, work: Path, timeout: float, settle_s: float
                              "--simulate", str(scen), "--sim-state", str(work / "sim"),
                              "--sim-reset"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    ready = -1.0
     try:
-        while time.monotonic() - start < timeout and proc.poll() is None:
-            try:
-                msg = sock.recv(4096).decode()
-            except TimeoutError:
-                continue
-            if "READY=1" in msg.split("\n"):
-                ready = time.monotonic() - start
-                break
+        ready = wait_ready(sock, proc, start, timeout)
         at_ready = rss_kib(proc.pid) if proc.poll() is None else 0
-        time.sleep(settle_s)
+        settled = time.monotonic() + settle_s
+        while time.monotonic() < settled:  # keep reading: a full socket fails its notify()
+            with contextlib.suppress(TimeoutError):
+                sock.recv(4096)
         later = rss_kib(proc.pid) if proc.poll() is None else 0
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -109,7 +119,8 @@ def dock20(config: Path, work: Path, serial: str, run: int) -> tuple[float, floa
     import json  # noqa: PLC0415
 
     scen = work / f"dock20-{run}.toml"
-    recs = "".join(f'[[camera.recording]]\nname = "B{run:03d}_{i:04d}.MP4"\nsize = 65536\n'
+    tag = f"{int(time.time()) % 100000:05d}"  # new names each time: a known name is no work
+    recs = "".join(f'[[camera.recording]]\nname = "B{tag}{run:03d}_{i:04d}.MP4"\nsize = 65536\n'
                    f'seed = {run * 100 + i}\nstarted = "2026-11-2{run % 10}T08:{i:02d}:00Z"\n'
                    for i in range(20))
     scen.write_text(f'[dock]\nname = "fleet-bench"\nslots = 8\n\n[[camera]]\n'
@@ -161,6 +172,7 @@ def main() -> None:
     cfg = ["--config", str(config)]
     ctl = str(BIN / "dockctl")
     rows = {
+        "--help": [ctl, "--help"],  # the cold start alone: no catalog opened
         "status": [ctl, "status", *cfg],
         "recordings --camera": [ctl, "recordings", *cfg, "--camera", args.camera],
         "recordings --camera --json": [ctl, "recordings", *cfg, "--camera", args.camera,

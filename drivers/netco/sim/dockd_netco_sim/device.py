@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -111,6 +111,10 @@ class NetcoCamera:
         self._last_seq = 0
         self._last_status: int = p.Status.OK
         self._delay_s = _FIRST_DELAY_S  # slower_and_slower: lateness of the next answer
+        #: a probe (scripts/bench_hotplug.py): called with the recording's name and the byte
+        #: count each time a data block's first bytes go out on bulk IN, on the
+        #: transport's thread (keep it quick); None = no probe
+        self.on_data: Callable[[bytes, int], None] | None = None
 
     # --- SimCamera -----------------------------------------------------------------
 
@@ -170,6 +174,8 @@ class NetcoCamera:
         if isinstance(transfer, _Raw):
             n = min(len(buffer), len(transfer.data) - transfer.sent)
             buffer[:n] = transfer.data[transfer.sent : transfer.sent + n]
+            if transfer.sent == 0 and self.on_data is not None:
+                self.on_data(self._streaming or b"", n)
             transfer.sent += n
             if transfer.sent < len(transfer.data):
                 self._held = transfer  # the host reads the rest with its next transfer
