@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 
 from dockd.errors import CatalogError
 from dockd.store import fsync_dir
@@ -79,7 +80,12 @@ _SYNC = "dockd_synchronous"
 
 def _set_synchronous(dbapi_conn: Any, info: dict[str, Any], level: str) -> None:
     if info.get(_SYNC, "FULL") != level:
-        dbapi_conn.execute(f"PRAGMA synchronous = {level}")
+        try:
+            dbapi_conn.execute(f"PRAGMA synchronous = {level}")
+        except sqlite3.Error as exc:
+            # the begin hook runs outside SQLAlchemy's error wrapping: give callers the
+            # error type `Catalog.writing` turns into a CatalogError
+            raise OperationalError(f"PRAGMA synchronous = {level}", None, exc) from exc
         info[_SYNC] = level
 
 

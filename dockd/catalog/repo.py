@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Select, func, select
@@ -677,10 +678,12 @@ class Catalog:
         offset_from: int = 0,
     ) -> AttemptRow:
         """A transfer starts; the caller holds the recording's lease. Appends
-        `transfer_started` (with the owner). Not durable on its own: lost to a power cut, the
-        camera still holds the recording and the partial is named per owner; the intent's
-        commit makes it durable before anything is published."""
-        with self.writing(durable=False) as s:
+        `transfer_started` (with the owner). Durable before it returns, and with it the
+        listing's rows that rode on it: the partial and its resume file (the file key) are
+        written next, and must never outlive the row they are named for — a power cut that
+        took the row back would let a later recording be given that id, that path and that
+        partial to resume (a hostile review's finding)."""
+        with self.writing() as s:
             rec = self._get_recording(s, recording_id, lock=True)
             self._require_lease(rec, owner)
             self._move(rec, _CAN_TRANSFER, S.TRANSFERRING)
@@ -1155,7 +1158,9 @@ class Catalog:
         path = sqlite_path(self._engine.url)
         if path is None:
             return head  # a server catalog: every commit is durable when it returns
-        wal = path.with_name(path.name + "-wal")
+        # SQLite keeps the WAL beside the file a symlinked catalog path resolves to
+        real = Path(os.path.realpath(path))
+        wal = real.with_name(real.name + "-wal")
         try:
             fd = os.open(wal, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
