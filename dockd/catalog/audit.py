@@ -203,28 +203,16 @@ def select_events(*, camera: str | None = None, recording: int | None = None,
     return q
 
 
-def verify_selected(session: Session, *, camera: str | None = None,
-                    recording: int | None = None) -> tuple[int, list[ChainProblem]]:
-    """(events checked, problems) for the events of one camera and/or recording, without
-    walking the whole chain: each against its own hash and its link to the event before it
-    (the same two checks the walk makes), and the head against the chain's last event.
+def check_selected(session: Session, *, camera: str | None = None,
+                   recording: int | None = None) -> Iterator[tuple[Any, list[ChainProblem]]]:
+    """Each event of one camera and/or recording in chain order with what is wrong with it,
+    a page at a time, without walking the whole chain: each against its own hash and its
+    link to the event before it (the two checks the walk makes); `dockctl audit --camera`
+    shows and checks a camera's trail in one read, then `tail_problems` checks the head.
 
     What only the walk (`verify`) sees: a change to another camera's events, and a gap in
     the sequence between two events of this one. Either way a consistent rewrite of the
     tail is caught only by a head witnessed outside the catalog (`check_anchors`)."""
-    problems: list[ChainProblem] = []
-    checked = 0
-    for _row, found in check_selected(session, camera=camera, recording=recording):
-        checked += 1
-        problems += found
-    return checked, problems + tail_problems(session)
-
-
-def check_selected(session: Session, *, camera: str | None = None,
-                   recording: int | None = None) -> Iterator[tuple[Any, list[ChainProblem]]]:
-    """Each selected event in chain order with what is wrong with it (`verify_selected`'s
-    two checks), a page at a time: `dockctl audit --camera` shows and checks a camera's
-    trail in one read (the tail is checked apart: `tail_problems`)."""
     rows = session.execute(select_events(camera=camera, recording=recording)
                            .execution_options(yield_per=_PAGE))
     for page in rows.partitions():

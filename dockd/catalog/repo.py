@@ -1218,18 +1218,12 @@ class Catalog:
                 q = q.limit(limit)
             return [AuditRecord(**row._asdict()) for row in s.execute(q)]
 
-    def verify_events_of(self, *, camera: str | None = None, recording: int | None = None
-                         ) -> tuple[int, list[ChainProblem]]:
-        """(events checked, problems): one camera's and/or recording's events, each against
-        its hash and its link, and the head against the last event — without walking the
-        whole chain (`verify_chain` does; see `audit.verify_selected` for the difference)."""
-        with self.reading() as s:
-            return audit.verify_selected(s, camera=camera, recording=recording)
-
     def checked_events_of(self, *, camera: str | None = None, recording: int | None = None
                           ) -> Iterator[tuple[AuditRecord, list[ChainProblem]]]:
-        """`verify_events_of` in one read that also hands out each event: (event, what is
-        wrong with it) in chain order; the tail is checked apart (`tail_problems`)."""
+        """One camera's and/or recording's events, each with what is wrong with it (its hash,
+        its link), in chain order, without walking the whole chain (`verify_chain` does; see
+        `audit.check_selected` for the difference); the head is checked apart
+        (`tail_problems`)."""
         with self.reading() as s:
             for row, found in audit.check_selected(s, camera=camera, recording=recording):
                 yield AuditRecord(**row._asdict()), found
